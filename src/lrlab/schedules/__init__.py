@@ -1,0 +1,66 @@
+"""Pure learning-rate schedules: immutable values called with a step (optimizer updates done so far).
+
+This package never imports torch. See :mod:`lrlab.adapter` to drive a ``torch.optim`` optimizer with one.
+"""
+
+from lrlab.schedules._base import Schedule
+from lrlab.schedules.combinators import (
+    Clamp,
+    Join,
+    Product,
+    Scale,
+    Warmup,
+    adam_warmup_steps,
+    clamp,
+    join,
+    product,
+    scale,
+    warmup,
+)
+from lrlab.schedules.cyclic import CosineRestarts, Cyclic, OneCycle, OneCycleMomentum
+from lrlab.schedules.decay import (
+    Anneal,
+    Constant,
+    Cosine,
+    Exponential,
+    Function,
+    InverseSqrt,
+    Multiplicative,
+    MultiStep,
+    Polynomial,
+    Step,
+    Tanh,
+)
+from lrlab.schedules.presets import warmup_cosine, wsd
+
+__all__ = [
+    "Anneal",
+    "Clamp",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Cyclic",
+    "Exponential",
+    "Function",
+    "InverseSqrt",
+    "Join",
+    "MultiStep",
+    "Multiplicative",
+    "OneCycle",
+    "OneCycleMomentum",
+    "Polynomial",
+    "Product",
+    "Scale",
+    "Schedule",
+    "Step",
+    "Tanh",
+    "Warmup",
+    "adam_warmup_steps",
+    "clamp",
+    "join",
+    "product",
+    "scale",
+    "warmup",
+    "warmup_cosine",
+    "wsd",
+]

@@ -1,0 +1,158 @@
+"""Ways to build a schedule from others: join, warmup, product, scale and clamp.
+
+Time is re-based at every boundary: the second piece of a join sees step 0 at the boundary, and the
+schedule after a warmup starts at its own step 0 when the warmup ends.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from lrlab.schedules._base import Schedule, check_choice, check_finite, check_int, check_nonneg, check_range
+from lrlab.schedules.decay import Anneal
+
+WARMUP_SHAPES = ("linear", "cosine", "exponential")
+
+
+@dataclass(frozen=True)
+class Join(Schedule):
+    """``schedules[i](step - boundaries[i - 1])`` for steps from ``boundaries[i - 1]`` up to ``boundaries[i]``.
+
+    Example: ``Join((Constant(1.0), Constant(0.1)), (10,))`` gives 1.0 up to step 9 and 0.1 from step 10.
+    """
+
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedules", tuple(self.schedules))
+        object.__setattr__(self, "boundaries", tuple(self.boundaries))
+        if not self.schedules or not all(isinstance(s, Schedule) for s in self.schedules):
+            raise ValueError(f"schedules={self.schedules!r} is invalid: expected one or more schedules")
+        if len(self.boundaries) != len(self.schedules) - 1:
+            raise ValueError(
+                f"boundaries={list(self.boundaries)} is invalid: expected {len(self.schedules) - 1} "
+                f"boundaries for {len(self.schedules)} schedules"
+            )
+        for b in self.boundaries:
+            check_int("boundaries", b, 0)
+        if list(self.boundaries) != sorted(self.boundaries):
+            raise ValueError(f"boundaries={list(self.boundaries)} is invalid: expected non-decreasing steps")
+
+    def value(self, step: int) -> float:
+        i = bisect.bisect_right(self.boundaries, step)
+        offset = self.boundaries[i - 1] if i else 0
+        return self.schedules[i](step - offset)
+
+
+@dataclass(frozen=True)
+class Warmup(Schedule):
+    """A ramp over ``steps`` steps up to ``schedule(0)``, then ``schedule(step - steps)``.
+
+    The ramp starts at ``start_factor * schedule(0)`` (0 by default) and has the given ``shape``:
+    ``linear``, ``cosine`` or ``exponential`` (needs ``start_factor > 0``). Example:
+    ``Warmup(Constant(1.0), steps=4)`` gives 0, 0.25, 0.5, 0.75, then 1.0 from step 4.
+    """
+
+    schedule: Schedule
+    steps: int = 0
+    shape: str = "linear"
+    start_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise ValueError(f"schedule={self.schedule!r} is invalid: expected a Schedule")
+        check_int("steps", self.steps, 0)
+        check_choice("shape", self.shape, WARMUP_SHAPES)
+        check_range("start_factor", self.start_factor, 0.0, 1.0)
+        if self.shape == "exponential" and self.start_factor <= 0:
+            raise ValueError(
+                f"start_factor={self.start_factor!r} is invalid for shape='exponential': expected a number in (0, 1]"
+            )
+
+    def value(self, step: int) -> float:
+        if step >= self.steps:
+            return self.schedule(step - self.steps)
+        target = self.schedule(0)
+        if target == 0.0:
+            return 0.0
+        return Anneal(self.start_factor * target, target, self.steps, self.shape).value(step)
+
+
+@dataclass(frozen=True)
+class Product(Schedule):
+    """``left(step) * right(step)``: e.g. a schedule times a slowly decaying envelope."""
+
+    left: Schedule
+    right: Schedule
+
+    def value(self, step: int) -> float:
+        return self.left(step) * self.right(step)
+
+
+@dataclass(frozen=True)
+class Scale(Schedule):
+    """``factor * schedule(step)``."""
+
+    schedule: Schedule
+    factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("factor", self.factor)
+
+    def value(self, step: int) -> float:
+        return self.factor * self.schedule(step)
+
+
+@dataclass(frozen=True)
+class Clamp(Schedule):
+    """``schedule(step)`` bounded to ``[min_value, max_value]``."""
+
+    schedule: Schedule
+    min_value: float = 0.0
+    max_value: float = math.inf
+
+    def __post_init__(self) -> None:
+        check_nonneg("min_value", self.min_value)
+        if not (isinstance(self.max_value, (int, float)) and self.max_value >= self.min_value):
+            raise ValueError(f"max_value={self.max_value!r} is invalid: expected a number >= min_value")
+
+    def value(self, step: int) -> float:
+        return min(max(self.schedule(step), self.min_value), self.max_value)
+
+
+def join(schedules: list[Schedule] | tuple[Schedule, ...], boundaries: list[int] | tuple[int, ...]) -> Join:
+    """One schedule after another; ``boundaries`` (steps) are where each next one starts, at its step 0."""
+    return Join(tuple(schedules), tuple(boundaries))
+
+
+def warmup(schedule: Schedule, steps: int, shape: str = "linear", start_factor: float = 0.0) -> Warmup:
+    """``schedule`` preceded by a ``steps``-long ramp of ``shape`` from ``start_factor * schedule(0)``."""
+    return Warmup(schedule, steps, shape, start_factor)
+
+
+def product(left: Schedule, right: Schedule) -> Product:
+    """The pointwise product of two schedules."""
+    return Product(left, right)
+
+
+def scale(schedule: Schedule, factor: float) -> Scale:
+    """``schedule`` multiplied by a constant ``factor``."""
+    check_finite("factor", factor)
+    return Scale(schedule, factor)
+
+
+def clamp(schedule: Schedule, min_value: float = 0.0, max_value: float = math.inf) -> Clamp:
+    """``schedule`` bounded to ``[min_value, max_value]``."""
+    return Clamp(schedule, min_value, max_value)
+
+
+def adam_warmup_steps(beta2: float) -> int:
+    """The rule-of-thumb warmup length for Adam, ``2 / (1 - beta2)`` steps (Ma & Yarats, 2021).
+
+    Example: ``adam_warmup_steps(0.999) == 2000``.
+    """
+    check_range("beta2", beta2, 0.0, 1.0, high_open=True)
+    return round(2.0 / (1.0 - beta2))

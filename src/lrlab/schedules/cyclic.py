@@ -1,0 +1,229 @@
+"""Schedules that rise and fall: cosine with warm restarts (SGDR), cyclic (CLR) and one-cycle.
+
+All durations are in optimizer steps. Each class is a frozen dataclass called with a step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lrlab.schedules._base import (
+    Schedule,
+    check_choice,
+    check_int,
+    check_nonneg,
+    check_positive,
+    check_range,
+)
+
+
+@dataclass(frozen=True)
+class CosineRestarts(Schedule):
+    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
+
+    Cycle ``i`` (from 0) lasts ``period_steps * period_mult ** i`` steps (``period_mult`` may be fractional)
+    and falls from ``init_lr * decay ** i`` to ``min_lr`` along a half cosine. After ``max_cycles`` cycles
+    (``None``: no limit) the value stays at ``min_lr``.
+    Example: ``CosineRestarts(1.0, 0.0, period_steps=10)`` gives 1.0 at steps 0, 10, 20 and 0.5 at step 5.
+    """
+
+    init_lr: float = 1.0
+    min_lr: float = 0.0
+    period_steps: int = 1
+    period_mult: float = 1.0
+    decay: float = 1.0
+    max_cycles: int | None = None
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_nonneg("min_lr", self.min_lr)
+        check_int("period_steps", self.period_steps, 1)
+        check_range("period_mult", self.period_mult, 1.0, 1e6)
+        check_nonneg("decay", self.decay)
+        if self.max_cycles is not None:
+            check_int("max_cycles", self.max_cycles, 1)
+
+    def _cycle_start(self, cycle: int) -> float:
+        """The step at which ``cycle`` starts."""
+        if self.period_mult == 1.0:
+            return float(self.period_steps * cycle)
+        return self.period_steps * (self.period_mult**cycle - 1.0) / (self.period_mult - 1.0)
+
+    def cycle_at(self, step: int) -> tuple[int, float, float]:
+        """``(cycle index, steps into the cycle, cycle length)`` at ``step``."""
+        m, t0 = self.period_mult, self.period_steps
+        if m == 1.0:
+            cycle = step // t0
+        else:
+            cycle = int(math.log(1.0 + step * (m - 1.0) / t0, m))
+            # the float log can land one cycle off at a boundary: settle it exactly
+            while self._cycle_start(cycle + 1) <= step:
+                cycle += 1
+            while cycle > 0 and self._cycle_start(cycle) > step:
+                cycle -= 1
+        start = self._cycle_start(cycle)
+        return cycle, step - start, t0 * m**cycle
+
+    def value(self, step: int) -> float:
+        cycle, into, length = self.cycle_at(step)
+        if self.max_cycles is not None and cycle >= self.max_cycles:
+            return self.min_lr
+        peak = self.init_lr * self.decay**cycle
+        return self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * into / length)) / 2.0
+
+
+CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+@dataclass(frozen=True)
+class Cyclic(Schedule):
+    """Cyclical learning rate (Smith 2017), torch's CyclicLR curve in closed form.
+
+    A cycle rises from ``base_lr`` to ``max_lr`` over ``step_size_up`` steps and falls back over
+    ``step_size_down`` (default: ``step_size_up``). ``mode``: ``triangular`` (constant amplitude),
+    ``triangular2`` (amplitude halves each cycle), ``exp_range`` (amplitude ``gamma ** step``). A custom
+    ``scale_fn(x)`` with ``scale_mode`` ``cycle`` (x = cycle number from 1) or ``iterations`` (x = step)
+    replaces the mode. ``descending=True`` mirrors the curve (starts at ``max_lr``, dips to ``base_lr``):
+    the momentum that CyclicLR cycles opposite to the LR.
+    """
+
+    base_lr: float = 0.001
+    max_lr: float = 0.006
+    step_size_up: int = 2000
+    step_size_down: int | None = None
+    mode: str = "triangular"
+    gamma: float = 1.0
+    scale_fn: Callable[[float], float] | None = None
+    scale_mode: str = "cycle"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        check_nonneg("base_lr", self.base_lr)
+        check_nonneg("max_lr", self.max_lr)
+        check_int("step_size_up", self.step_size_up, 1)
+        if self.step_size_down is not None:
+            check_int("step_size_down", self.step_size_down, 0)
+        check_choice("mode", self.mode, CYCLIC_MODES)
+        check_positive("gamma", self.gamma)
+        check_choice("scale_mode", self.scale_mode, ("cycle", "iterations"))
+        if self.scale_fn is not None and not callable(self.scale_fn):
+            raise ValueError(f"scale_fn={self.scale_fn!r} is invalid: expected a callable x -> scale")
+
+    def _scale(self, cycle: int, step: int) -> float:
+        if self.scale_fn is not None:
+            return self.scale_fn(cycle if self.scale_mode == "cycle" else step)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / 2.0 ** (cycle - 1)
+        return self.gamma**step
+
+    def value(self, step: int) -> float:
+        up = float(self.step_size_up)
+        down = float(self.step_size_down) if self.step_size_down is not None else up
+        total = up + down
+        ratio = up / total
+        cycle = math.floor(1 + step / total)
+        x = 1.0 + step / total - cycle
+        height = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
+        amplitude = (self.max_lr - self.base_lr) * height * self._scale(cycle, step)
+        return self.max_lr - amplitude if self.descending else self.base_lr + amplitude
+
+
+ANNEAL_STRATEGIES = ("cos", "linear")
+
+
+def _phase_value(phases: list[tuple[float, float, float]], anneal_strategy: str, step: int) -> float:
+    """Value at ``step`` of consecutive phases ``(end_step, start_value, end_value)``; the first starts at 0.
+
+    A phase of zero length is taken as finished, and the last phase holds its end value after its end.
+    """
+    start_step = 0.0
+    for i, (end_step, start_value, end_value) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            length = end_step - start_step
+            pct = 1.0 if length <= 0 else min((step - start_step) / length, 1.0)
+            if anneal_strategy == "cos":
+                return end_value + (start_value - end_value) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return (end_value - start_value) * pct + start_value
+        start_step = end_step
+    raise AssertionError("unreachable: the last phase always answers")
+
+
+def _check_one_cycle(total_steps: int, pct_start: float, anneal_strategy: str) -> None:
+    check_int("total_steps", total_steps, 1)
+    check_range("pct_start", pct_start, 0.0, 1.0)
+    check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+
+
+@dataclass(frozen=True)
+class OneCycle(Schedule):
+    """The 1cycle policy (Smith & Topin 2018), torch's OneCycleLR curve in closed form.
+
+    Rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of ``total_steps``, then
+    anneals to ``max_lr / div_factor / final_div_factor``; ``three_phase`` goes back to the initial LR first
+    and reaches the minimum in a third phase. Unlike torch it stays at the minimum from step
+    ``total_steps`` on (torch climbs back up there, then raises), and a warm-up phase shorter than one step
+    starts at the peak (torch divides by zero).
+    """
+
+    max_lr: float = 0.1
+    total_steps: int = 1000
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        check_nonneg("max_lr", self.max_lr)
+        _check_one_cycle(self.total_steps, self.pct_start, self.anneal_strategy)
+        check_positive("div_factor", self.div_factor)
+        check_positive("final_div_factor", self.final_div_factor)
+
+    def value(self, step: int) -> float:
+        initial = self.max_lr / self.div_factor
+        low = initial / self.final_div_factor
+        warm_end = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            phases = [(warm_end, initial, self.max_lr),
+                      (float(2 * self.pct_start * self.total_steps) - 2, self.max_lr, initial),
+                      (last, initial, low)]
+        else:
+            phases = [(warm_end, initial, self.max_lr), (last, self.max_lr, low)]
+        return _phase_value(phases, self.anneal_strategy, step)
+
+
+@dataclass(frozen=True)
+class OneCycleMomentum(Schedule):
+    """The momentum (or Adam beta1) that the 1cycle policy cycles opposite to the LR.
+
+    Falls from ``max_momentum`` to ``base_momentum`` while the LR rises, then climbs back; same phases and
+    arguments as :class:`OneCycle`.
+    """
+
+    total_steps: int = 1000
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        _check_one_cycle(self.total_steps, self.pct_start, self.anneal_strategy)
+        check_range("base_momentum", self.base_momentum, 0.0, 1.0)
+        check_range("max_momentum", self.max_momentum, 0.0, 1.0)
+
+    def value(self, step: int) -> float:
+        hi, lo = self.max_momentum, self.base_momentum
+        warm_end = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            phases = [(warm_end, hi, lo), (float(2 * self.pct_start * self.total_steps) - 2, lo, hi),
+                      (last, hi, hi)]
+        else:
+            phases = [(warm_end, hi, lo), (last, lo, hi)]
+        return _phase_value(phases, self.anneal_strategy, step)

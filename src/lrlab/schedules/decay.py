@@ -1,0 +1,284 @@
+"""Monotone and single-phase schedules: constant, step, exponential, annealing ramps, cosine, and friends.
+
+Every class here is a frozen dataclass: construct it with its arguments (durations in optimizer steps), then
+call it with a step. Values are whatever the caller makes of them: absolute learning rates, or factors of a
+base LR when the torch adapter runs with ``relative=True``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lrlab.schedules._base import (
+    Schedule,
+    check_choice,
+    check_finite,
+    check_int,
+    check_nonneg,
+    check_positive,
+)
+
+ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
+
+
+def anneal_fraction(shape: str, frac: float) -> float:
+    """How far (0 to 1) a ramp of the given shape has gone after ``frac`` (0 to 1) of its duration."""
+    if shape == "linear":
+        return frac
+    if shape == "cosine":
+        return (1.0 - math.cos(math.pi * frac)) / 2.0
+    if shape == "1-sqrt":
+        return math.sqrt(frac)
+    raise ValueError(f"shape={shape!r} has no fraction form")
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """``lr`` at every step."""
+
+    lr: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("lr", self.lr)
+
+    def value(self, step: int) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True)
+class Step(Schedule):
+    """``init_lr * gamma ** (step // step_size)``: decay by ``gamma`` every ``step_size`` steps (StepLR).
+
+    Example: ``Step(1.0, step_size=10, gamma=0.5)`` gives 1.0 at step 9 and 0.5 at step 10.
+    """
+
+    init_lr: float = 1.0
+    step_size: int = 1
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_int("step_size", self.step_size, 1)
+        check_nonneg("gamma", self.gamma)
+
+    def value(self, step: int) -> float:
+        return self.init_lr * self.gamma ** (step // self.step_size)
+
+
+@dataclass(frozen=True)
+class MultiStep(Schedule):
+    """``init_lr * gamma ** n`` where ``n`` counts milestones ``<= step`` (MultiStepLR).
+
+    A milestone listed twice counts twice, as in torch. Example: ``MultiStep(1.0, (3, 3), 0.1)`` gives 1.0 at
+    step 2 and 0.01 at step 3.
+    """
+
+    init_lr: float = 1.0
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        for m in self.milestones:
+            check_int("milestones", m, 0)
+        object.__setattr__(self, "milestones", tuple(sorted(self.milestones)))
+        check_nonneg("gamma", self.gamma)
+
+    def value(self, step: int) -> float:
+        return self.init_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
+
+
+@dataclass(frozen=True)
+class Exponential(Schedule):
+    """``init_lr * gamma ** step`` (ExponentialLR). Example: ``Exponential(1.0, 0.5)(3) == 0.125``."""
+
+    init_lr: float = 1.0
+    gamma: float = 0.99
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_positive("gamma", self.gamma)
+
+    def value(self, step: int) -> float:
+        return self.init_lr * self.gamma**step
+
+
+@dataclass(frozen=True)
+class Anneal(Schedule):
+    """A ramp from ``start_lr`` to ``end_lr`` over ``steps`` steps, then ``end_lr``.
+
+    ``shape`` is ``linear``; ``cosine`` (half cosine, flat at both ends); ``exponential`` (geometric,
+    both ends > 0); or ``1-sqrt`` (``start + (end - start) * sqrt(step / steps)``, the WSD cooldown).
+    Example: ``Anneal(0.0, 1.0, 4, "linear")(1) == 0.25``.
+    """
+
+    start_lr: float = 0.0
+    end_lr: float = 1.0
+    steps: int = 1
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        check_nonneg("start_lr", self.start_lr)
+        check_nonneg("end_lr", self.end_lr)
+        check_int("steps", self.steps, 0)
+        check_choice("shape", self.shape, ANNEAL_SHAPES)
+        if self.shape == "exponential" and (self.start_lr <= 0 or self.end_lr <= 0):
+            raise ValueError(
+                f"start_lr={self.start_lr!r}, end_lr={self.end_lr!r} are invalid for shape='exponential': "
+                "both must be > 0 (use a start factor > 0 or another shape)"
+            )
+
+    def value(self, step: int) -> float:
+        if step >= self.steps:
+            return self.end_lr
+        frac = step / self.steps
+        if self.shape == "exponential":
+            return self.start_lr * (self.end_lr / self.start_lr) ** frac
+        return self.start_lr + (self.end_lr - self.start_lr) * anneal_fraction(self.shape, frac)
+
+
+@dataclass(frozen=True)
+class Polynomial(Schedule):
+    """``end_lr + (init_lr - end_lr) * (1 - min(step, steps) / steps) ** power`` (PolynomialLR, with an end).
+
+    Example: ``Polynomial(1.0, 0.0, steps=4, power=2.0)(2) == 0.25``.
+    """
+
+    init_lr: float = 1.0
+    end_lr: float = 0.0
+    steps: int = 1
+    power: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_nonneg("end_lr", self.end_lr)
+        check_int("steps", self.steps, 1)
+        check_nonneg("power", self.power)
+
+    def value(self, step: int) -> float:
+        remaining = 1.0 - min(step, self.steps) / self.steps
+        return self.end_lr + (self.init_lr - self.end_lr) * remaining**self.power
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Half-cosine from ``init_lr`` down to ``min_lr`` over ``steps`` steps, then ``min_lr``.
+
+    ``min_lr + (init_lr - min_lr) * (1 + cos(pi * step / steps)) / 2``. With ``cyclic=True`` the cosine wave
+    goes on past ``steps`` (back up to ``init_lr`` at ``2 * steps``), as torch's CosineAnnealingLR does.
+    Example: ``Cosine(1.0, 0.0, steps=10)(5) == 0.5``.
+    """
+
+    init_lr: float = 1.0
+    min_lr: float = 0.0
+    steps: int = 1
+    cyclic: bool = False
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_nonneg("min_lr", self.min_lr)
+        check_int("steps", self.steps, 1)
+
+    def value(self, step: int) -> float:
+        if step >= self.steps and not self.cyclic:
+            return self.min_lr
+        return self.min_lr + (self.init_lr - self.min_lr) * (1.0 + math.cos(math.pi * step / self.steps)) / 2.0
+
+
+@dataclass(frozen=True)
+class InverseSqrt(Schedule):
+    """``init_lr * sqrt(timescale / (step + timescale))``: the Transformer's 1/sqrt(step) decay.
+
+    After a warmup of ``w`` steps joined in front, ``timescale=w`` gives Vaswani et al.'s
+    ``peak * sqrt(w / t)`` at absolute step ``t``. Example: ``InverseSqrt(1.0, 100)(300) == 0.5``.
+    """
+
+    init_lr: float = 1.0
+    timescale: float = 1000.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_positive("timescale", self.timescale)
+
+    def value(self, step: int) -> float:
+        return self.init_lr * math.sqrt(self.timescale / (step + self.timescale))
+
+
+@dataclass(frozen=True)
+class Tanh(Schedule):
+    """Hyperbolic-tangent decay (Hsueh et al., 2019) from about ``init_lr`` to ``min_lr`` over ``steps``.
+
+    ``min_lr + (init_lr - min_lr) * (1 - tanh(lower + (upper - lower) * min(step, steps) / steps)) / 2``.
+    """
+
+    init_lr: float = 1.0
+    min_lr: float = 0.0
+    steps: int = 1
+    lower: float = -6.0
+    upper: float = 3.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("init_lr", self.init_lr)
+        check_nonneg("min_lr", self.min_lr)
+        check_int("steps", self.steps, 1)
+        check_finite("lower", self.lower)
+        check_finite("upper", self.upper)
+        if self.upper <= self.lower:
+            raise ValueError(f"upper={self.upper!r} is invalid: expected a number > lower={self.lower!r}")
+
+    def value(self, step: int) -> float:
+        x = self.lower + (self.upper - self.lower) * min(step, self.steps) / self.steps
+        return self.min_lr + (self.init_lr - self.min_lr) * (1.0 - math.tanh(x)) / 2.0
+
+
+@dataclass(frozen=True)
+class Function(Schedule):
+    """A user function ``fn(step) -> value`` times ``init_lr`` (LambdaLR).
+
+    Picklable when ``fn`` is a module-level function; a lambda works but cannot be pickled.
+    """
+
+    fn: Callable[[int], float]
+    init_lr: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ValueError(f"fn={self.fn!r} is invalid: expected a callable step -> value")
+        check_finite("init_lr", self.init_lr)
+
+    def value(self, step: int) -> float:
+        return self.init_lr * self.fn(step)
+
+
+@dataclass(frozen=True)
+class Multiplicative(Schedule):
+    """``init_lr * fn(1) * fn(2) * ... * fn(step)`` (MultiplicativeLR).
+
+    The product is exact for any step asked in any order; prefix products are cached internally.
+    """
+
+    fn: Callable[[int], float]
+    init_lr: float = 1.0
+    _prefix: list[float] = field(default_factory=lambda: [1.0], init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ValueError(f"fn={self.fn!r} is invalid: expected a callable step -> factor")
+        check_finite("init_lr", self.init_lr)
+
+    def value(self, step: int) -> float:
+        prefix = self._prefix
+        while len(prefix) <= step:
+            prefix.append(prefix[-1] * self.fn(len(prefix)))
+        return self.init_lr * prefix[step]
+
+    def __getstate__(self) -> dict:
+        return {"fn": self.fn, "init_lr": self.init_lr}
+
+    def __setstate__(self, state: dict) -> None:
+        object.__setattr__(self, "fn", state["fn"])
+        object.__setattr__(self, "init_lr", state["init_lr"])
+        object.__setattr__(self, "_prefix", [1.0])

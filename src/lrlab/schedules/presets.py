@@ -1,0 +1,42 @@
+"""Named recipes built by composition: warmup + cosine, and warmup-stable-decay (WSD).
+
+Each is a few lines of :mod:`lrlab.schedules.combinators`, not a class with flags. Durations are in steps.
+"""
+
+from __future__ import annotations
+
+from lrlab.schedules._base import Schedule, check_int
+from lrlab.schedules.combinators import join, warmup
+from lrlab.schedules.decay import Anneal, Constant, Cosine
+
+WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def warmup_cosine(peak_lr: float, total_steps: int, warmup_steps: int, min_lr: float = 0.0) -> Schedule:
+    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine to ``min_lr`` at ``total_steps``."""
+    check_int("total_steps", total_steps, 1)
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps={warmup_steps!r} is invalid: expected 0 <= warmup_steps < total_steps")
+    return warmup(Cosine(peak_lr, min_lr, total_steps - warmup_steps), warmup_steps)
+
+
+def wsd(peak_lr: float, total_steps: int, decay_steps: int, warmup_steps: int = 0, min_lr: float = 0.0,
+        decay_shape: str = "1-sqrt") -> Schedule:
+    """Warmup-stable-decay: linear warmup, ``peak_lr`` held, then a cooldown to ``min_lr`` ending at ``total_steps``.
+
+    ``decay_shape`` is ``1-sqrt`` (Hägele et al., 2024), ``linear`` or ``cosine``; ``decay_steps`` is the
+    cooldown's length in steps. Example: ``wsd(1.0, 100, decay_steps=20)`` is 1.0 up to step 80, then falls.
+    """
+    check_int("total_steps", total_steps, 1)
+    check_int("decay_steps", decay_steps, 0)
+    check_int("warmup_steps", warmup_steps, 0)
+    if decay_shape not in WSD_DECAY_SHAPES:
+        raise ValueError(f"decay_shape={decay_shape!r} is invalid: expected one of {', '.join(WSD_DECAY_SHAPES)}")
+    stable_steps = total_steps - warmup_steps - decay_steps
+    if stable_steps < 0:
+        raise ValueError(
+            f"warmup_steps={warmup_steps} + decay_steps={decay_steps} is invalid: "
+            f"expected at most total_steps={total_steps}"
+        )
+    body = join([Constant(peak_lr), Anneal(peak_lr, min_lr, decay_steps, decay_shape)], [stable_steps])
+    return warmup(body, warmup_steps)
