@@ -1,13 +1,35 @@
 """lrlab: a learning-rate laboratory for PyTorch.
 
 Exact, composable schedules (:mod:`lrlab.schedules`), a torch adapter (:class:`ScheduledLR`), and drop-in
-replacements for ``torch.optim.lr_scheduler``'s classes.
+replacements for ``torch.optim.lr_scheduler``'s classes (``from lrlab import StepLR``).
+
+Names are re-exported lazily (PEP 562), so ``import lrlab.schedules`` stays free of torch.
 """
 
-from lrlab.adapter import ScheduledLR
-from lrlab.controllers import Plateau
-from lrlab.errors import ConfigError
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "Plateau", "ScheduledLR", "__version__"]
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "lrlab.errors",
+    "Plateau": "lrlab.controllers",
+    "ScheduledLR": "lrlab.adapter",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -58,13 +58,14 @@ class CosineRestarts(Schedule):
             cycle = step // t0
         else:
             cycle = int(math.log(1.0 + step * (m - 1.0) / t0, m))
-            # the float log can land one cycle off at a boundary: settle it exactly
-            while self._cycle_start(cycle + 1) <= step:
+            # the float log and the float cycle starts can be an ulp off at a boundary: settle it
+            slack = 1e-9 * max(1.0, step)
+            while self._cycle_start(cycle + 1) <= step + slack:
                 cycle += 1
-            while cycle > 0 and self._cycle_start(cycle) > step:
+            while cycle > 0 and self._cycle_start(cycle) > step + slack:
                 cycle -= 1
         start = self._cycle_start(cycle)
-        return cycle, step - start, t0 * m**cycle
+        return cycle, max(step - start, 0.0), t0 * m**cycle
 
     def value(self, step: int) -> float:
         cycle, into, length = self.cycle_at(step)

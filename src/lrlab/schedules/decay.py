@@ -128,7 +128,7 @@ class Anneal(Schedule):
         if self.shape == "exponential" and (self.start_lr <= 0 or self.end_lr <= 0):
             raise ValueError(
                 f"start_lr={self.start_lr!r}, end_lr={self.end_lr!r} are invalid for shape='exponential': "
-                "both must be > 0 (use a start factor > 0 or another shape)"
+                "expected both > 0 (use a start factor > 0 or another shape)"
             )
 
     def value(self, step: int) -> float:
