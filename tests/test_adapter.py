@@ -8,10 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from schedule_examples import EXAMPLES
 
 from lrlab import Plateau, ScheduledLR
 from lrlab.schedules import Constant, Cosine, OneCycle, OneCycleMomentum, Schedule, warmup
+from schedule_examples import EXAMPLES
 
 
 def make_optimizer(kind: str = "sgd", lrs: tuple[float, ...] = (0.1,)) -> torch.optim.Optimizer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 import subprocess
@@ -10,7 +11,6 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from schedule_examples import EXAMPLES, HORIZON, close, curve
 
 from lrlab.schedules import (
     Anneal,
@@ -36,6 +36,7 @@ from lrlab.schedules import (
     warmup_cosine,
     wsd,
 )
+from schedule_examples import EXAMPLES, HORIZON, curve
 
 NAMES = sorted(EXAMPLES)
 
@@ -189,7 +190,7 @@ def test_warmup_shapes_are_monotone_and_continuous(shape, start):
     s = warmup(Constant(2.0), 20, shape, start)
     values = curve(s, 25)
     assert values[0] == pytest.approx(2.0 * start)
-    assert all(a <= b for a, b in zip(values, values[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(values))
     assert values[20] == 2.0
     assert values[19] > 1.7  # one step short of the target, no jump at the boundary
 
@@ -199,7 +200,7 @@ def test_composite_presets_are_continuous(name):
     """No jump at a phase boundary: every step changes by at most the steepest in-phase change, here the
     first step of a 60-step 1-sqrt cooldown from 0.1 (0.1 * sqrt(1/60) = 0.0129)."""
     values = curve(EXAMPLES[name], 300)
-    jumps = [abs(b - a) for a, b in zip(values, values[1:])]
+    jumps = [abs(b - a) for a, b in itertools.pairwise(values)]
     assert max(jumps) <= 0.1 * math.sqrt(1 / 60) + 1e-12
 
 

@@ -1,0 +1,225 @@
+"""Experiments: a validated config (task × schedules × seeds), expanded into runs and run into a store.
+
+The runner skips runs already finished in the results directory, redoes one that was interrupted, and
+records a diverged run as such without stopping the sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+import lrlab
+from lrlab.errors import ConfigError
+from lrlab.spec import SpecError, build
+from lrlab.store import STORE_NAME, Store
+from lrlab.tasks import OptimizerDefaults, Task, load_task
+from lrlab.trainer import RunSpec, horizon_for, train
+
+# The study lrlab grew from: four classic schedules and warmup, against a constant-LR baseline.
+DEFAULT_SCHEDULES: dict[str, str] = {
+    "constant": "constant()",
+    "step": "step(every_epochs=10, gamma=0.1)",
+    "cosine": "cosine()",
+    "plateau": "plateau(patience=2, factor=0.5)",
+    "onecycle": "onecycle()",
+    "warmup-cosine": "warmup(epochs=2) >> cosine()",
+}
+DEFAULT_TASK = "mnist1d-mlp"
+DEFAULT_SEEDS = 5
+
+
+class OptimizerConfig(BaseModel):
+    """Optimizer overrides; anything left out comes from the task's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["sgd", "adam", "adamw"] | None = None
+    lr: float | None = Field(default=None, gt=0)
+    momentum: float | None = Field(default=None, ge=0, lt=1)
+    nesterov: bool | None = None
+    weight_decay: float | None = Field(default=None, ge=0)
+    betas: tuple[float, float] | None = None
+
+
+class ExperimentConfig(BaseModel):
+    """An experiment: which task, how long, which optimizer, which seeds, which schedules (name -> spec).
+
+    ``epochs`` and ``batch_size`` default to the task's own. ``seeds`` is a count N (seeds 0..N-1) or a
+    list. ``target_acc`` is the validation accuracy that time-to-target counts epochs to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    task: str = DEFAULT_TASK
+    title: str | None = None
+    epochs: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    seeds: int | list[int] = DEFAULT_SEEDS
+    schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
+    target_acc: float | None = Field(default=None, gt=0, le=1)
+    divergence_factor: float = Field(default=10.0, gt=1)
+    trainer: Literal["sequential"] = "sequential"
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_valid(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("expected a count >= 1 or a list of seeds")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("expected a non-empty list of distinct seeds")
+        return value
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedules_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("expected at least one schedule")
+        return value
+
+    def seed_list(self) -> list[int]:
+        """The seeds as a list."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+def _pydantic_error_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "config"
+    return f"{field}={first.get('input')!r} is invalid: {first['msg']}"
+
+
+def parse_config(data: dict[str, Any]) -> ExperimentConfig:
+    """Validate a config mapping; raise :class:`ConfigError` with one line naming the field on a mistake."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_error_line(exc)) from None
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML experiment file into a mapping (validated later, after command-line overrides)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"config={str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config={str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config={str(path)!r} is invalid: expected a mapping of keys (task, epochs, schedules...)")
+    return data
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated config bound to its task: the runs to do, each fully specified."""
+
+    config: ExperimentConfig
+    task: Task
+
+    @property
+    def optimizer(self) -> OptimizerDefaults:
+        """The task's optimizer defaults with the config's overrides applied."""
+        overrides = self.config.optimizer.model_dump(exclude_none=True)
+        return OptimizerDefaults(**{**self.task.optimizer.__dict__, **overrides})
+
+    def runs(self) -> Iterator[tuple[str, RunSpec]]:
+        """``(schedule name, run)`` for every schedule × seed, seeds inner."""
+        epochs = self.config.epochs or self.task.epochs
+        batch_size = self.config.batch_size or self.task.batch_size
+        for name, spec in self.config.schedules.items():
+            for seed in self.config.seed_list():
+                yield name, RunSpec(spec, seed, epochs, batch_size, self.optimizer, self.config.divergence_factor)
+
+
+def prepare(config: ExperimentConfig) -> Experiment:
+    """Load the task and check that every schedule builds for this run length (one line per mistake)."""
+    task = load_task(config.task)
+    experiment = Experiment(config, task)
+    first_seed = config.seed_list()[0]
+    for name, run in experiment.runs():
+        if run.seed != first_seed:
+            continue  # the seed does not change the horizon: one check per schedule
+        try:
+            build(run.schedule, horizon_for(task, run))
+        except SpecError as exc:
+            raise ConfigError(f"schedules.{name}: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"schedules.{name}={run.schedule!r} is invalid: {exc}") from None
+    return experiment
+
+
+def environment() -> dict[str, Any]:
+    """Versions and revision stored with every run, so a result can be traced to what made it."""
+    try:
+        revision = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                  cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        revision = None
+    return {"lrlab": lrlab.__version__, "torch": torch.__version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "git_revision": revision, "torch_threads": torch.get_num_threads()}
+
+
+def _experiment_identity(config: ExperimentConfig) -> dict[str, Any]:
+    """The parts of a config that must not change between a run and its resumption."""
+    return config.model_dump(exclude={"seeds", "schedules", "title", "target_acc"})
+
+
+def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -> Store:
+    """Open the results directory's store for this config; ``fresh`` deletes earlier results first.
+
+    Raises :class:`ConfigError` when the directory holds results of a different experiment.
+    """
+    out = Path(out)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            (out / (STORE_NAME + suffix)).unlink(missing_ok=True)
+    store = Store(out)
+    stored = store.meta("config")
+    if stored is not None:
+        previous = _experiment_identity(ExperimentConfig.model_validate(stored))
+        if previous != _experiment_identity(config):
+            changed = sorted(k for k in previous if previous[k] != _experiment_identity(config)[k])
+            store.close()
+            raise ConfigError(f"out={str(out)!r} holds results of a different experiment (changed: "
+                              f"{', '.join(changed)}): use --fresh to start over, or another --out")
+    return store
+
+
+def run_experiment(experiment: Experiment, store: Store,
+                   on_run: Callable[[str, RunSpec, int, int], None] | None = None,
+                   on_step: Callable[[int], None] | None = None) -> None:
+    """Train every run not yet finished in ``store`` and record it.
+
+    ``on_run(name, run, index, total)`` is called before each run (index counts finished runs too),
+    ``on_step(step)`` after each optimizer step: hooks for a progress display.
+    """
+    config = experiment.config
+    store.set_meta("config", config.model_dump())
+    store.set_meta("task", {"name": experiment.task.name, "description": experiment.task.description,
+                            "info": experiment.task.info})
+    env = environment()
+    store.set_meta("env", env)
+    finished = store.finished_runs()
+    runs = list(experiment.runs())
+    for index, (name, run) in enumerate(runs):
+        if finished.get((name, run.seed)) == run.schedule:
+            continue  # done earlier with the same spec
+        if on_run is not None:
+            on_run(name, run, index, len(runs))
+        run_id = store.start_run(name, run.schedule, run.seed, env)
+        store.finish_run(run_id, train(experiment.task, run, on_step))
+
+
+def set_threads_for_small_models() -> None:
+    """Tiny models on a CPU train fastest on one thread; respect an explicit ``OMP_NUM_THREADS``."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)

@@ -1,0 +1,64 @@
+"""A live progress display for a sweep: runs done / total, the current run, step rate and ETA (rich)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from lrlab.trainer import RunSpec
+
+
+class SweepProgress:
+    """Two bars: the sweep (runs) and the current run (steps, with its rate). Use as a context manager.
+
+    ``steps_per_run`` sizes the run bar; ``on_run``/``on_step`` are the runner's hooks.
+    """
+
+    def __init__(self, total_runs: int, steps_per_run: int, console: Console | None = None) -> None:
+        self.steps_per_run = steps_per_run
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self._sweep: TaskID = self._progress.add_task("runs", total=total_runs, rate="")
+        self._run: TaskID | None = None
+
+    def __enter__(self) -> SweepProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def on_run(self, name: str, run: RunSpec, index: int, total: int) -> None:
+        """A run starts: move the sweep bar to the runs already finished and reset the run bar."""
+        self._progress.update(self._sweep, completed=index)
+        label = f"{name} seed {run.seed}"
+        if self._run is None:
+            self._run = self._progress.add_task(label, total=self.steps_per_run, rate="")
+        self._progress.reset(self._run, description=label, total=self.steps_per_run, rate="")
+
+    def on_step(self, step: int) -> None:
+        """One optimizer step done in the current run."""
+        if self._run is None:
+            return
+        self._progress.update(self._run, completed=step)
+        if step % 50 == 0:
+            speed = self._progress.tasks[self._run].speed
+            self._progress.update(self._run, rate=f"{speed:,.0f} steps/s" if speed else "")
+
+    def finish(self, total: int) -> None:
+        """Every run is done."""
+        self._progress.update(self._sweep, completed=total)

@@ -1,0 +1,147 @@
+"""Statistics over seeds: mean, spread, confidence intervals, two-schedule comparisons, time to target.
+
+scipy is here for Student's t quantiles and Welch's t-test. Every function takes plain sequences of
+numbers (one per seed) and returns ``nan`` where a quantity is undefined (e.g. a CI from one seed).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean over seeds with its sample standard deviation (ddof=1) and 95% Student-t CI of the mean.
+
+    ``std``, ``ci_low`` and ``ci_high`` are ``nan`` with fewer than two values; everything is ``nan`` with none.
+    """
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Schedule A against schedule B on one metric, over seeds.
+
+    ``diff = mean_a - mean_b`` with its 95% Welch CI; ``p_value`` of Welch's two-sided t-test; ``cohens_d``
+    is ``diff`` over the pooled standard deviation (same sign as ``diff``). Undefined (``nan``) when either
+    side has fewer than two values.
+    """
+
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    cohens_d: float
+
+    @property
+    def testable(self) -> bool:
+        """Whether both sides have at least two values, so the test and CI exist."""
+        return self.n_a >= 2 and self.n_b >= 2
+
+
+def _clean(values: Sequence[float]) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+    """Mean, std (ddof=1) and the Student-t CI of the mean: ``mean ± t_{(1+c)/2, n-1} · std / √n``.
+
+    Non-finite values are dropped first. Example: ``describe([1, 2, 3])`` has mean 2, std 1 and CI
+    ``2 ± 4.303 / √3 = (-0.484, 4.484)``.
+    """
+    arr = _clean(values)
+    n = len(arr)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(arr.mean())
+    if n == 1:
+        return Summary(1, mean, math.nan, math.nan, math.nan)
+    std = float(arr.std(ddof=1))
+    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return Summary(n, mean, std, mean - half, mean + half)
+
+
+def cohens_d(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cohen's d: ``(mean_a - mean_b) / s_pooled``, ``s_pooled² = ((n_a-1)s_a² + (n_b-1)s_b²) / (n_a+n_b-2)``.
+
+    ``±inf`` when both samples are constant but differ, 0 when they are equal, ``nan`` with < 2 values a side.
+    """
+    x, y = _clean(a), _clean(b)
+    if len(x) < 2 or len(y) < 2:
+        return math.nan
+    diff = float(x.mean() - y.mean())
+    pooled = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2))
+    if pooled == 0:
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    return diff / pooled
+
+
+def effect_size_label(d: float) -> str:
+    """Cohen's conventional words for ``|d|``: negligible (< 0.2), small (< 0.5), medium (< 0.8), large."""
+    if not math.isfinite(d):
+        return "undefined" if math.isnan(d) else "large"
+    size = abs(d)
+    return "negligible" if size < 0.2 else "small" if size < 0.5 else "medium" if size < 0.8 else "large"
+
+
+def compare(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Comparison:
+    """Welch's t-test of ``a`` against ``b`` with the CI of ``mean_a - mean_b`` and Cohen's d.
+
+    Two constant samples get ``p = 1`` when equal and ``p = 0`` when they differ (no seed noise at all);
+    the t-test is undefined there.
+    """
+    x, y = _clean(a), _clean(b)
+    mean_a = float(x.mean()) if len(x) else math.nan
+    mean_b = float(y.mean()) if len(y) else math.nan
+    diff = mean_a - mean_b
+    if len(x) < 2 or len(y) < 2:
+        return Comparison(len(x), len(y), mean_a, mean_b, diff, math.nan, math.nan, math.nan, math.nan)
+    d = cohens_d(x, y)
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return Comparison(len(x), len(y), mean_a, mean_b, diff, diff, diff, 1.0 if diff == 0 else 0.0, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical samples: precision note only
+        result = sps.ttest_ind(x, y, equal_var=False)
+        ci = result.confidence_interval(confidence)
+    return Comparison(len(x), len(y), mean_a, mean_b, diff, float(ci.low), float(ci.high),
+                      float(result.pvalue), d)
+
+
+def epochs_to_target(epochs: Sequence[int], val_acc: Sequence[float] | None, target: float) -> int | None:
+    """The first epoch (1-based, as stored) whose validation accuracy is ``>= target``; None if never reached.
+
+    Example: epochs ``[1, 2, 3]`` with accuracies ``[0.5, 0.8, 0.9]`` reach 0.8 at epoch 2.
+    """
+    if val_acc is None:
+        return None
+    for epoch, acc in zip(epochs, val_acc, strict=True):
+        if acc is not None and math.isfinite(acc) and acc >= target:
+            return int(epoch)
+    return None
+
+
+def censored_epochs(reached: Sequence[int | None], epochs: int) -> np.ndarray:
+    """Epochs to target with runs that never reached it counted as ``epochs + 1`` (a lower bound on their time).
+
+    Used to compare two schedules' times to target: a run that never gets there counts as slower than any
+    run that does, and two runs that never get there count as equal.
+    """
+    return np.array([epochs + 1 if r is None else r for r in reached], dtype=float)

@@ -1,0 +1,406 @@
+"""The report: summary numbers, claims and verdicts, figures and the HTML page, from synthetic stores."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import math
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from scipy import stats as sps
+
+from lrlab.errors import ConfigError
+from lrlab.report import (
+    CONTRADICTED,
+    NOT_TESTABLE,
+    SUMMARY_COLUMNS,
+    SUPPORTED,
+    TIE,
+    compare,
+    describe,
+    epochs_to_target,
+    evaluate_claims,
+    load_study,
+    make_report,
+    summary_rows,
+    summary_table,
+)
+from lrlab.store import RunMetrics, Store
+
+EPOCHS = 6
+STEPS_PER_EPOCH = 8
+PEAK_LR = 0.1
+
+
+# ---- synthetic stores ----------------------------------------------------------------------------------------
+def constant_lr(t: int, total: int) -> float:
+    return PEAK_LR
+
+
+def cosine_lr(t: int, total: int) -> float:
+    return 0.5 * PEAK_LR * (1 + math.cos(math.pi * t / total))
+
+
+def fake_run(final_loss: float, *, lr: Callable[[int, int], float] = constant_lr, accuracy: Sequence[float] | None = (),
+             diverge_epoch: int | None = None, momentum: float | None = None, start_loss: float = 2.0,
+             epochs: int = EPOCHS, wall_s: float = 1.0) -> RunMetrics:
+    """A run whose val loss falls from ``start_loss`` (epoch 1) to ``final_loss`` (last epoch).
+
+    ``accuracy=()`` derives an accuracy from the loss, None records none (a non-classification task), a sequence
+    gives it per epoch. ``diverge_epoch`` stops the run during that epoch with an exploding loss.
+    """
+    total = epochs * STEPS_PER_EPOCH
+    last = total if diverge_epoch is None else (diverge_epoch - 1) * STEPS_PER_EPOCH + 3
+    lrs = [lr(t, total) for t in range(last)]
+    losses = [start_loss * (1 - 0.5 * t / total) for t in range(last)]
+    if diverge_epoch is not None:
+        losses[-1] = 1e6
+    val_epochs = epochs if diverge_epoch is None else diverge_epoch - 1
+    records = []
+    for e in range(1, val_epochs + 1):
+        val = final_loss + (start_loss - final_loss) * ((epochs - e) / (epochs - 1)) ** 2
+        if accuracy is None:
+            acc = None
+        elif accuracy == ():
+            acc = max(0.0, 1 - val / 3)
+        else:
+            acc = accuracy[e - 1]
+        records.append({"epoch": e, "step": e * STEPS_PER_EPOCH, "lr": lrs[e * STEPS_PER_EPOCH - 1],
+                        "train_loss": losses[e * STEPS_PER_EPOCH - 1], "val_loss": val, "val_acc": acc})
+    return RunMetrics(lr=lrs, momentum=[momentum] * last, train_loss=losses, epochs=records,
+                      diverged_step=None if diverge_epoch is None else last - 1, wall_s=wall_s)
+
+
+def fill_store(directory: Path, schedules: dict[str, tuple[str, list[RunMetrics]]], *, task: str = "digits-mlp",
+               description: str = "Synthetic digits for tests.", target_acc: float | None = None,
+               title: str | None = None, peak_lr: dict | None = None, running: Sequence[tuple[str, str, int]] = ()
+               ) -> Path:
+    """Write a config like the runner's and one finished run per (schedule, seed) into a store."""
+    store = Store(directory)
+    n_seeds = max(len(runs) for _, runs in schedules.values())
+    config = {"task": task, "title": title, "epochs": EPOCHS, "batch_size": 32,
+              "optimizer": {"name": "sgd", "lr": PEAK_LR, "momentum": 0.9}, "seeds": list(range(n_seeds)),
+              "schedules": {name: spec for name, (spec, _) in schedules.items()}, "target_acc": target_acc}
+    store.set_meta("config", config)
+    store.set_meta("task", {"name": task, "description": description, "info": {"n_train": "1000"}})
+    env = {"lrlab": "0.1.0", "torch": "2.13.0", "python": "3.11", "platform": "test", "git_revision": "abc123"}
+    store.set_meta("env", env)
+    if peak_lr is not None:
+        store.set_meta("peak_lr", peak_lr)
+    for name, (spec, runs) in schedules.items():
+        for seed, metrics in enumerate(runs):
+            store.finish_run(store.start_run(name, spec, seed, env), metrics)
+    for name, spec, seed in running:
+        store.start_run(name, spec, seed, env)
+    store.close()
+    return directory
+
+
+def losses_runs(finals: Sequence[float], **kwargs) -> list[RunMetrics]:
+    return [fake_run(f, **kwargs) for f in finals]
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory) -> tuple[Path, object]:
+    """A classification study with every kind of schedule, a diverged run and a hostile name; reported once."""
+    directory = tmp_path_factory.mktemp("full")
+    schedules = {
+        "constant": ("constant()", losses_runs([0.60, 0.62, 0.64, 0.61, 0.63], momentum=0.9)),
+        "cosine": ("cosine()", losses_runs([0.30, 0.32, 0.31, 0.33, 0.29], lr=cosine_lr, momentum=0.9)),
+        "step": ("step(every_epochs=2, gamma=0.1)",
+                 losses_runs([0.40, 0.42, 0.41, 0.43, 0.39], lr=lambda t, n: PEAK_LR * 0.1 ** (t // 16))),
+        "plateau": ("plateau(patience=2, factor=0.5)", losses_runs([0.50, 0.52, 0.51, 0.53, 0.49])),
+        "onecycle": ("onecycle()", [fake_run(0.35, lr=cosine_lr, accuracy=[0.5, 0.85, 0.9, 0.9, 0.9, 0.9])] * 5),
+        "warmup-cosine": ("warmup(epochs=2) >> cosine()",
+                          losses_runs([0.20, 0.22, 0.21, 0.23, 0.19], lr=cosine_lr)),
+        "<script>alert(1)</script>": ("constant(lr=0.5) >> <b>x</b>",
+                                      [fake_run(0.9), fake_run(0.9, diverge_epoch=3), fake_run(0.95)]),
+    }
+    fill_store(directory, schedules, target_acc=0.8, title="Schedules & <friends>", peak_lr={"sgd": 0.1},
+               running=[("cosine", "cosine()", 7)])
+    return directory, make_report(directory)
+
+
+# ---- statistics -----------------------------------------------------------------------------------------------
+def test_describe_gives_mean_std_and_student_t_ci():
+    s = describe([1.0, 2.0, 3.0])
+    half = sps.t.ppf(0.975, 2) / math.sqrt(3)
+    assert (s.n, s.mean, s.std) == (3, 2.0, 1.0)
+    assert s.ci_low == pytest.approx(2 - half) and s.ci_high == pytest.approx(2 + half)
+    one = describe([5.0])
+    assert one.mean == 5.0 and math.isnan(one.std) and math.isnan(one.ci_low)
+
+
+def test_compare_welch_difference_ci_and_cohens_d():
+    a, b = [1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.5]
+    c = compare(a, b)
+    ref = sps.ttest_ind(a, b, equal_var=False)
+    assert c.diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert c.p_value == pytest.approx(ref.pvalue)
+    assert c.ci_low < c.diff < c.ci_high
+    pooled = math.sqrt((3 * np.var(a, ddof=1) + 3 * np.var(b, ddof=1)) / 6)
+    assert c.cohens_d == pytest.approx(c.diff / pooled)
+    same = compare([1.0, 1.0], [1.0, 1.0])
+    assert same.p_value == 1.0 and same.cohens_d == 0.0
+    assert not compare([1.0], [2.0, 3.0]).testable
+
+
+def test_epochs_to_target_is_first_epoch_at_or_above_target():
+    assert epochs_to_target([1, 2, 3], [0.5, 0.8, 0.9], 0.8) == 2
+    assert epochs_to_target([1, 2, 3], [0.5, 0.6, 0.7], 0.8) is None
+    assert epochs_to_target([1, 2], None, 0.8) is None
+
+
+# ---- summary --------------------------------------------------------------------------------------------------
+def test_summary_ranks_by_final_val_loss_with_means_stds_and_csv(full_report):
+    _, result = full_report
+    rows = result.rows
+    names = [r["schedule"] for r in rows]
+    assert names[:3] == ["warmup-cosine", "cosine", "onecycle"]
+    assert names.index("step") < names.index("plateau") < names.index("constant")
+    cosine = rows[1]
+    assert cosine["final_val_loss_mean"] == pytest.approx(0.31)
+    assert cosine["final_val_loss_std"] == pytest.approx(np.std([0.30, 0.32, 0.31, 0.33, 0.29], ddof=1))
+    assert cosine["final_val_loss_ci_low"] < 0.31 < cosine["final_val_loss_ci_high"]
+    assert (cosine["seeds"], cosine["diverged"], cosine["rank"]) == (5, 0, 2)
+    assert cosine["final_val_acc_mean"] == pytest.approx(1 - 0.31 / 3)
+    assert cosine["wall_s_mean"] == pytest.approx(1.0)
+
+    with result.csv.open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == SUMMARY_COLUMNS
+        table = list(reader)
+    required = {"schedule", "spec", "seeds", "diverged", "final_val_loss_mean", "final_val_loss_std",
+                "final_val_acc_mean", "final_val_acc_std", "best_val_acc_mean", "epochs_to_target_mean", "wall_s_mean"}
+    assert required <= set(SUMMARY_COLUMNS)
+    assert [r["schedule"] for r in table] == names
+    assert float(table[1]["final_val_loss_mean"]) == pytest.approx(0.31)
+
+
+def test_diverged_runs_are_counted_and_excluded(full_report):
+    _, result = full_report
+    row = next(r for r in result.rows if r["schedule"] == "<script>alert(1)</script>")
+    assert (row["seeds"], row["diverged"]) == (3, 1)
+    assert row["final_val_loss_mean"] == pytest.approx(0.925)  # the two runs that trained to the end
+    assert any("excluded" in n for n in result.notes)
+
+
+def test_all_diverged_schedule_ranks_last_and_loses_its_claim(tmp_path):
+    fill_store(tmp_path, {
+        "constant": ("constant()", losses_runs([0.6, 0.62, 0.61])),
+        "hot": ("cosine()", [fake_run(0.1, lr=cosine_lr, diverge_epoch=2) for _ in range(3)]),
+    })
+    study = load_study(tmp_path)
+    rows = summary_rows(study)
+    assert [r["schedule"] for r in rows] == ["constant", "hot"]
+    assert rows[1]["rank"] is None and rows[1]["final_val_loss_mean"] is None and rows[1]["diverged"] == 3
+    [decay] = [c for c in evaluate_claims(study) if c.number == 1]
+    assert decay.verdict == CONTRADICTED and "diverged" in decay.observed
+    result = make_report(tmp_path)
+    assert any("Every run diverged for: hot" in n for n in result.notes)
+
+
+def test_epochs_to_target_in_summary_and_onecycle_claim(full_report):
+    _, result = full_report
+    onecycle = next(r for r in result.rows if r["schedule"] == "onecycle")
+    assert (onecycle["epochs_to_target_mean"], onecycle["epochs_to_target_reached"]) == (2.0, 5)
+    constant = next(r for r in result.rows if r["schedule"] == "constant")
+    # constant's accuracy 1 - val/3 reaches 0.8 only when val <= 0.6: at most at the last epoch, or never
+    assert constant["epochs_to_target_reached"] <= 5
+    [claim] = [c for c in result.claims if c.number == 2]
+    assert claim.verdict == SUPPORTED and claim.schedules == ("onecycle", "constant")
+
+
+def test_rich_table_shows_names_literally(full_report):
+    _, result = full_report
+    rows = [dict(result.rows[0], schedule="[red]x[/red]")]
+    console = Console(record=True, width=200)
+    console.print(summary_table(rows))
+    assert "[red]x[/red]" in console.export_text()
+
+
+# ---- claims ---------------------------------------------------------------------------------------------------
+def test_claims_supported_for_clear_effects(full_report):
+    _, result = full_report
+    verdicts = {(c.number, c.schedules): c.verdict for c in result.claims}
+    assert verdicts[(1, ("cosine", "constant"))] == SUPPORTED
+    assert verdicts[(1, ("warmup-cosine", "constant"))] == SUPPORTED
+    assert verdicts[(1, ("step", "constant"))] == SUPPORTED
+    assert verdicts[(3, ("plateau", "constant"))] == SUPPORTED
+    assert verdicts[(4, ("cosine", "step"))] == SUPPORTED
+    # warmup >> cosine vs cosine: 0.21 vs 0.31 with the same spread over 5 seeds
+    claim5 = next(c for c in result.claims if c.number == 5)
+    assert claim5.schedules == ("warmup-cosine", "cosine") and claim5.verdict == SUPPORTED
+    assert {c.verdict for c in result.claims} <= {SUPPORTED, CONTRADICTED, TIE, NOT_TESTABLE}
+    supported = next(c for c in result.claims if c.schedules == ("cosine", "constant"))
+    assert "95% CI" in supported.observed and "p = " in supported.observed and "Cohen's d" in supported.observed
+    # the constant-like hostile schedule does not decay: it is not part of claim 1
+    assert all("<script>" not in c.schedules[0] for c in result.claims if c.number == 1)
+
+
+def test_identical_distributions_tie(tmp_path):
+    values = [0.50, 0.55, 0.45, 0.52, 0.48]
+    fill_store(tmp_path, {
+        "constant": ("constant()", losses_runs(values)),
+        "cosine": ("cosine()", losses_runs(values[::-1], lr=cosine_lr)),
+        "step": ("step(every_epochs=2)", losses_runs([0.51, 0.46, 0.49, 0.54, 0.50], lr=cosine_lr)),
+    })
+    claims = evaluate_claims(load_study(tmp_path))
+    by_number = {c.number: c for c in claims}
+    assert by_number[1].verdict == TIE and "within seed noise" in by_number[1].observed
+    assert by_number[4].verdict == TIE
+    for number in (2, 3, 5):  # no onecycle/target, no plateau, no warmup pair
+        assert by_number[number].verdict == NOT_TESTABLE and by_number[number].observed
+
+
+def test_contradicted_when_baseline_is_clearly_better(tmp_path):
+    fill_store(tmp_path, {
+        "constant": ("constant()", losses_runs([0.30, 0.31, 0.32, 0.29])),
+        "plateau": ("plateau(patience=1)", losses_runs([0.60, 0.61, 0.62, 0.59])),
+    })
+    [claim3] = [c for c in evaluate_claims(load_study(tmp_path)) if c.number == 3]
+    assert claim3.verdict == CONTRADICTED
+
+
+def test_warmup_by_name_on_a_task_without_accuracy(tmp_path):
+    fill_store(tmp_path, {
+        "no-warmup": ("constant()", [fake_run(3.3, start_loss=3.4, accuracy=None) for _ in range(3)]),
+        "warmup": ("warmup(steps=100) >> inverse_sqrt()",
+                   [fake_run(f, accuracy=None, lr=cosine_lr) for f in (1.9, 2.0, 2.1)]),
+    }, task="charlm-transformer", description="Characters of the stdlib.")
+    result = make_report(tmp_path)
+    claim5 = next(c for c in result.claims if c.number == 5)
+    assert claim5.verdict == SUPPORTED and claim5.schedules == ("warmup", "no-warmup")
+    assert "3/3 runs trained to the end stalled" in claim5.observed
+    claim2 = next(c for c in result.claims if c.number == 2)
+    assert claim2.verdict == NOT_TESTABLE
+    assert "val_acc" not in result.figures and len(result.figures) == 4
+    assert all(r["final_val_acc_mean"] is None for r in result.rows)
+    assert any("no accuracy" in n for n in result.notes)
+
+
+def test_single_seed_has_no_ci_and_claims_are_not_testable(tmp_path):
+    fill_store(tmp_path, {"constant": ("constant()", [fake_run(0.6)]),
+                          "cosine": ("cosine()", [fake_run(0.3, lr=cosine_lr)])})
+    result = make_report(tmp_path)
+    assert all(r["final_val_loss_ci_low"] is None and r["final_val_loss_std"] is None for r in result.rows)
+    claim1 = next(c for c in result.claims if c.number == 1)
+    assert claim1.verdict == NOT_TESTABLE and "single seed" in claim1.observed
+    assert any("Only one seed" in n for n in result.notes)
+
+
+def test_running_runs_are_ignored_with_a_note(full_report):
+    _, result = full_report
+    assert all(r["seeds"] <= 5 for r in result.rows)
+    assert any("not finished" in n and "cosine (seed 7)" in n for n in result.notes)
+
+
+def test_schedule_without_finished_runs_is_noted(tmp_path):
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
+                          "cosine": ("cosine()", [])}, running=[("cosine", "cosine()", 0)])
+    result = make_report(tmp_path)
+    assert [r["schedule"] for r in result.rows] == ["constant"]
+    assert any("No finished run yet for: cosine" in n for n in result.notes)
+    assert {c.verdict for c in result.claims} == {NOT_TESTABLE}
+
+
+def test_missing_store_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no results"):
+        make_report(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+
+
+# ---- HTML -----------------------------------------------------------------------------------------------------
+class Structure(HTMLParser):
+    """Collects the tags, attributes and text of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in_title:
+            self.title += data
+
+
+def test_report_html_is_self_contained(full_report):
+    directory, result = full_report
+    page = result.html.read_text(encoding="utf-8")
+    assert result.html == directory / "report.html"
+    parser = Structure()
+    parser.feed(page)
+    names = [tag for tag, _ in parser.tags]
+    assert parser.title == "Schedules & <friends>"
+    assert names.count("table") >= 3 and "h1" in names
+    images = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
+    assert len(images) >= 4 and len(images) == len(result.figures) == 5
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    text = " ".join(parser.text)
+    for expected in ("digits-mlp", "Synthetic digits for tests.", "supported", "git_revision", "Peak learning rate",
+                     "target_acc", "warmup(epochs=2) >> cosine()"):
+        assert expected in text
+    for name in ("lr", "train_loss", "val_loss", "val_acc", "final"):
+        assert (directory / "figures" / f"{name}.png").is_file()
+
+
+def test_user_strings_appear_only_escaped(full_report):
+    _, result = full_report
+    page = result.html.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<friends>" not in page
+
+
+def test_report_renders_in_headless_chromium(full_report):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no chromium binary on PATH (apt-get install chromium) to render report.html")
+    directory, result = full_report
+    shot = directory / "report.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=1280,4000",
+                        result.html.resolve().as_uri()], capture_output=True, timeout=120, check=False)
+    assert shot.is_file(), "chromium produced no screenshot"
+    from matplotlib.image import imread
+
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
+    not_white = (pixels < 0.95).any(axis=-1).mean()
+    assert not_white > 0.05, f"the screenshot is nearly blank ({not_white:.1%} of pixels not white)"
+
+
+def test_ema_is_bias_corrected_and_skips_non_finite_values():
+    from lrlab.report.figures import ema
+
+    assert np.allclose(ema(np.full(50, 3.0), 10), 3.0)
+    x = np.linspace(0, 1, 30)
+    with_gap = x.copy()
+    with_gap[10] = np.nan
+    assert np.allclose(ema(x, 5)[:10], ema(with_gap, 5)[:10])
+    assert ema(with_gap, 5)[10] == ema(with_gap, 5)[9]
