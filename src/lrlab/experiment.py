@@ -23,7 +23,7 @@ import lrlab
 from lrlab.errors import ConfigError
 from lrlab.spec import SpecError, build
 from lrlab.store import STORE_NAME, Store
-from lrlab.tasks import OptimizerDefaults, Task, load_task
+from lrlab.tasks import DEFAULT_TASK, OptimizerDefaults, Task, load_task
 from lrlab.trainer import RunSpec, horizon_for, train
 
 # The study lrlab grew from: four classic schedules and warmup, against a constant-LR baseline.
@@ -35,7 +35,6 @@ DEFAULT_SCHEDULES: dict[str, str] = {
     "onecycle": "onecycle()",
     "warmup-cosine": "warmup(epochs=2) >> cosine()",
 }
-DEFAULT_TASK = "mnist1d-mlp"
 DEFAULT_SEEDS = 5
 
 
@@ -203,7 +202,10 @@ def run_experiment(experiment: Experiment, store: Store,
     ``on_step(step)`` after each optimizer step: hooks for a progress display.
     """
     config = experiment.config
-    store.set_meta("config", config.model_dump())
+    stored = config.model_dump()
+    if stored["target_acc"] is None:
+        stored["target_acc"] = experiment.task.target_acc  # the task's default target for time-to-target
+    store.set_meta("config", stored)
     store.set_meta("task", {"name": experiment.task.name, "description": experiment.task.description,
                             "info": experiment.task.info})
     env = environment()

@@ -94,7 +94,7 @@ def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None
         for i in range(per_epoch):
             batch = order[i * run.batch_size:(i + 1) * run.batch_size]
             loss = task.loss_fn(model(task.x_train[batch]), task.y_train[batch])
-            value = float(loss)
+            value = loss.item()
             group = optimizer.param_groups[0]
             metrics.lr.append(float(group["lr"]))
             metrics.momentum.append(_momentum(group))

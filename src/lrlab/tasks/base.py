@@ -118,6 +118,7 @@ class Task:
         epochs: passes over ``x_train`` of the default run.
         vmappable: True when the model has no BatchNorm/dropout and runs under ``torch.func.vmap``.
         info: provenance for the store (dataset arguments, corpus hash, versions), all strings.
+        target_acc: validation accuracy (0..1) that "epochs to target" counts to by default, or None.
     """
 
     name: str
@@ -134,6 +135,7 @@ class Task:
     epochs: int
     vmappable: bool = False
     info: dict[str, str] = field(default_factory=dict)
+    target_acc: float | None = None
 
     def __post_init__(self) -> None:
         for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):

@@ -60,4 +60,5 @@ def make_task() -> Task:
         epochs=20,
         vmappable=True,
         info=dict(info),
+        target_acc=0.95,
     )

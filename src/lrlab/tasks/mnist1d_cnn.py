@@ -53,4 +53,5 @@ def make_task() -> Task:
         epochs=30,
         vmappable=True,
         info=info,
+        target_acc=0.9,
     )

@@ -36,4 +36,5 @@ def make_task() -> Task:
         epochs=30,
         vmappable=True,
         info=info,
+        target_acc=0.6,
     )

@@ -1,0 +1,65 @@
+"""Built-in tasks and the loader for a user's own (``package.module:function`` returning a :class:`Task`).
+
+>>> sorted(TASKS)[:2]
+['charlm-transformer', 'charlm-transformer-pre']
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from lrlab.errors import ConfigError
+from lrlab.tasks.base import OptimizerDefaults, Task, accuracy, cross_entropy, make_optimizer, tensors_sha256
+
+__all__ = [
+    "DEFAULT_TASK",
+    "TASKS",
+    "OptimizerDefaults",
+    "Task",
+    "accuracy",
+    "cross_entropy",
+    "load_task",
+    "make_optimizer",
+    "tensors_sha256",
+]
+
+#: name a user types -> the ``module:function`` that builds it (modules import lazily: the CLI stays fast)
+TASKS: dict[str, str] = {
+    "mnist1d-mlp": "lrlab.tasks.mnist1d_mlp:make_task",
+    "mnist1d-cnn": "lrlab.tasks.mnist1d_cnn:make_task",
+    "digits-mlp": "lrlab.tasks.digits_mlp:make_task",
+    "charlm-transformer": "lrlab.tasks.charlm_transformer:make_task",
+    "charlm-transformer-pre": "lrlab.tasks.charlm_transformer:make_pre_ln_task",
+}
+
+DEFAULT_TASK = "mnist1d-mlp"
+
+
+def load_task(name: str) -> Task:
+    """The task called ``name``: a built-in (see :data:`TASKS`) or ``package.module:function``.
+
+    A user's function takes no arguments and returns a :class:`Task` (see ``examples/my_task.py``). Raises
+    :class:`ConfigError` with one line for an unknown name, a module that does not import or a function that
+    does not return a Task.
+    """
+    entry = TASKS.get(name)
+    if entry is None:
+        if ":" not in name:
+            close = difflib.get_close_matches(name, TASKS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"task={name!r} is invalid{hint}: expected one of {sorted(TASKS)} "
+                              "or package.module:function")
+        entry = name
+    module_name, _, function_name = entry.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"task={name!r} is invalid: cannot import module {module_name!r} ({error})") from None
+    make = getattr(module, function_name, None)
+    if not callable(make):
+        raise ConfigError(f"task={name!r} is invalid: module {module_name!r} has no function {function_name!r}")
+    task = make()
+    if not isinstance(task, Task):
+        raise ConfigError(f"task={name!r} is invalid: {entry} returned {type(task).__name__}, expected lrlab.Task")
+    return task
