@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 
 from lrlab.errors import ConfigError
 from lrlab.tasks.base import OptimizerDefaults, Task, accuracy, cross_entropy, make_optimizer, tensors_sha256
@@ -39,7 +41,8 @@ DEFAULT_TASK = "mnist1d-mlp"
 def load_task(name: str) -> Task:
     """The task called ``name``: a built-in (see :data:`TASKS`) or ``package.module:function``.
 
-    A user's function takes no arguments and returns a :class:`Task` (see ``examples/my_task.py``). Raises
+    A user's function takes no arguments and returns a :class:`Task` (see ``examples/my_task.py``); the current
+    directory is importable, as with ``python -m``. Raises
     :class:`ConfigError` with one line for an unknown name, a module that does not import or a function that
     does not return a Task.
     """
@@ -52,6 +55,8 @@ def load_task(name: str) -> Task:
                               "or package.module:function")
         entry = name
     module_name, _, function_name = entry.partition(":")
+    if entry is name and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a user's module next to where lrlab runs, as with `python -m`
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

@@ -1,0 +1,165 @@
+"""The experiment engine: config validation, the trainer's determinism and divergence handling, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lrlab.errors import ConfigError
+from lrlab.experiment import load_config, open_store, parse_config, prepare, run_experiment
+from lrlab.store import Store
+from lrlab.tasks import OptimizerDefaults, load_task
+from lrlab.trainer import RunSpec, train
+
+DIGITS = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
+
+
+def small(**overrides: object) -> dict:
+    config = {"task": "digits-mlp", "epochs": 2, "seeds": 2, "schedules": {"constant": "constant()",
+                                                                          "cosine": "cosine()"}}
+    return {**config, **overrides}
+
+
+# ---- config validation: one line naming the field ---------------------------------------------------------
+
+@pytest.mark.parametrize(("config", "field"), [
+    (small(epoch=3), "epoch="),
+    (small(epochs="many"), "epochs='many'"),
+    (small(seeds=0), "seeds=0"),
+    (small(optimizer={"name": "rmsprop"}), "optimizer.name='rmsprop'"),
+    (small(optimizer={"lr": -1}), "optimizer.lr=-1"),
+    (small(schedules={}), "schedules={}"),
+])
+def test_config_mistakes_name_the_field(config: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(config)
+    assert str(error.value).startswith(field) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("schedules", "expected"), [
+    ({"bad": "cosine(min_lr=)"}, "schedules.bad:"),
+    ({"typo": "cosin()"}, "cosine"),
+    ({"long-warmup": "warmup(epochs=5) >> cosine()"}, "schedules.long-warmup:"),
+])
+def test_schedules_are_checked_against_the_run_length_before_training(schedules: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        prepare(parse_config(small(schedules=schedules)))
+    assert expected in str(error.value)
+
+
+def test_yaml_config_errors(tmp_path: Path) -> None:
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "broken.yaml").write_text("task: [unclosed\n")
+    for name, message in [("list.yaml", "expected a mapping"), ("broken.yaml", "not valid YAML"),
+                          ("missing.yaml", "cannot be read")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(tmp_path / name)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("examples/*.yaml")), ids=lambda p: p.name)
+def test_shipped_example_configs_are_valid(path: Path) -> None:
+    prepare(parse_config(load_config(path)))
+
+
+# ---- the trainer ------------------------------------------------------------------------------------------
+
+def test_same_seed_gives_bitwise_identical_metrics_and_another_seed_does_not() -> None:
+    task = load_task("digits-mlp")
+    run = RunSpec("warmup(steps=10) >> cosine()", seed=3, epochs=2, batch_size=64, optimizer=DIGITS)
+    first, second = train(task, run), train(task, run)
+    assert first.train_loss == second.train_loss and first.epochs == second.epochs and first.lr == second.lr
+    other = train(task, RunSpec(run.schedule, 4, run.epochs, run.batch_size, run.optimizer))
+    assert other.train_loss != first.train_loss
+
+
+def test_lr_and_momentum_recorded_per_step_follow_the_schedule() -> None:
+    task = load_task("digits-mlp")
+    metrics = train(task, RunSpec("onecycle()", seed=0, epochs=1, batch_size=64, optimizer=DIGITS))
+    steps = len(task.x_train) // 64
+    assert len(metrics.lr) == len(metrics.train_loss) == steps
+    assert max(metrics.lr) == pytest.approx(0.1, rel=1e-2) and metrics.lr[0] == pytest.approx(0.1 / 25)
+    assert metrics.momentum[0] == pytest.approx(0.95) and min(metrics.momentum) == pytest.approx(0.85, abs=1e-3)
+
+
+def test_plateau_is_fed_the_validation_loss_and_cuts_the_lr() -> None:
+    task = load_task("digits-mlp")
+    # threshold 1 (relative): no epoch can improve by 100%, so every epoch after the first is a bad one
+    metrics = train(task, RunSpec("plateau(patience=0, factor=0.5, threshold=1)", seed=0, epochs=4, batch_size=64,
+                                  optimizer=DIGITS))
+    assert [round(e["lr"], 6) for e in metrics.epochs] == [0.1, 0.05, 0.025, 0.0125]
+
+
+def test_divergence_is_detected_and_stored_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    config = parse_config(small(seeds=1, optimizer={"lr": 50.0},
+                                schedules={"huge": "constant()", "tame": "constant(lr=0.05)"}))
+    store = open_store(tmp_path, config)
+    run_experiment(prepare(config), store)
+    runs = {r.schedule: r for r in store.runs()}
+    assert runs["huge"].status == "diverged" and runs["huge"].diverged_step is not None
+    assert runs["tame"].status == "done" and runs["tame"].diverged_step is None
+    assert len(store.step_metrics(runs["huge"].id)["lr"]) == runs["huge"].diverged_step + 1
+
+
+def test_a_store_refuses_a_different_experiment(tmp_path: Path) -> None:
+    config = parse_config(small(seeds=1, epochs=1))
+    run_experiment(prepare(config), open_store(tmp_path, config))
+    with pytest.raises(ConfigError, match=r"different experiment.*epochs"):
+        open_store(tmp_path, parse_config(small(seeds=1, epochs=3)))
+    open_store(tmp_path, parse_config(small(seeds=3, epochs=1))).close()  # more seeds: the same experiment
+    open_store(tmp_path, parse_config(small(epochs=3)), fresh=True).close()
+
+
+# ---- resume after kill -9 ---------------------------------------------------------------------------------
+
+SWEEP = textwrap.dedent("""
+    import sys
+    from lrlab.experiment import open_store, parse_config, prepare, run_experiment
+    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3,
+                           "schedules": {"constant": "constant()", "cosine": "cosine()"}})
+    run_experiment(prepare(config), open_store(sys.argv[1], config))
+""")
+
+
+def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", SWEEP, str(tmp_path)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if not (tmp_path / "lrlab.sqlite").exists():
+                continue
+            runs = Store(tmp_path).runs()
+            if any(r.status == "done" for r in runs) and any(r.status == "running" for r in runs):
+                break
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    before = {(r.schedule, r.seed): r for r in Store(tmp_path).runs()}
+    done_before = {k: r for k, r in before.items() if r.status == "done"}
+    assert done_before and len(done_before) < 6
+
+    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3,
+                           "schedules": {"constant": "constant()", "cosine": "cosine()"}})
+    store = open_store(tmp_path, config)
+    started = []
+    run_experiment(prepare(config), store, on_run=lambda name, run, i, n: started.append((name, run.seed)))
+    after = {(r.schedule, r.seed): r for r in store.runs()}
+    assert len(after) == 6 and all(r.status == "done" for r in after.values())
+    assert not set(started) & set(done_before)  # finished runs were not redone
+    for key, record in done_before.items():
+        assert after[key].wall_s == record.wall_s and after[key].id == record.id
+    for record in after.values():  # nothing duplicated: every run holds exactly its own steps
+        assert len(store.epoch_metrics(record.id)["val_loss"]) == 4
+    # the resumed runs equal uninterrupted ones (determinism)
+    fresh = tmp_path / "fresh"
+    clean = open_store(fresh, config)
+    run_experiment(prepare(config), clean)
+    for record in clean.runs():
+        assert clean.step_metrics(record.id) == store.step_metrics(after[(record.schedule, record.seed)].id)
