@@ -8,9 +8,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from lrlab.errors import ConfigError
 from lrlab.experiment import load_config, open_store, parse_config, prepare, run_experiment
@@ -120,14 +122,24 @@ def test_a_store_refuses_a_different_experiment(tmp_path: Path) -> None:
 
 SWEEP = textwrap.dedent("""
     import sys
+    import torch
     from lrlab.experiment import open_store, parse_config, prepare, run_experiment
+    torch.set_num_threads(1)  # bit-for-bit reproducibility holds for one thread count (the CLI uses 1)
     config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3,
                            "schedules": {"constant": "constant()", "cosine": "cosine()"}})
     run_experiment(prepare(config), open_store(sys.argv[1], config))
 """)
 
 
-def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_path: Path) -> None:
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_path: Path, one_thread: None) -> None:
     process = subprocess.Popen([sys.executable, "-c", SWEEP, str(tmp_path)], start_new_session=True)
     try:
         deadline = time.monotonic() + 120

@@ -193,6 +193,12 @@ def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -
     return store
 
 
+def pending_runs(experiment: Experiment, store: Store) -> list[tuple[str, RunSpec]]:
+    """The runs of ``experiment`` not yet finished in ``store`` with the same spec (the ones to train)."""
+    finished = store.finished_runs()
+    return [(name, run) for name, run in experiment.runs() if finished.get((name, run.seed)) != run.schedule]
+
+
 def run_experiment(experiment: Experiment, store: Store,
                    on_run: Callable[[str, RunSpec, int, int], None] | None = None,
                    on_step: Callable[[int], None] | None = None) -> None:
@@ -210,13 +216,11 @@ def run_experiment(experiment: Experiment, store: Store,
                             "info": experiment.task.info})
     env = environment()
     store.set_meta("env", env)
-    finished = store.finished_runs()
-    runs = list(experiment.runs())
-    for index, (name, run) in enumerate(runs):
-        if finished.get((name, run.seed)) == run.schedule:
-            continue  # done earlier with the same spec
+    total = len(list(experiment.runs()))
+    pending = pending_runs(experiment, store)
+    for index, (name, run) in enumerate(pending, start=total - len(pending)):
         if on_run is not None:
-            on_run(name, run, index, len(runs))
+            on_run(name, run, index, total)
         run_id = store.start_run(name, run.schedule, run.seed, env)
         store.finish_run(run_id, train(experiment.task, run, on_step))
 

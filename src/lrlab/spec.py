@@ -1274,7 +1274,7 @@ def _tanh(a: Args, ctx: _Context) -> _Built:
 def _load_function(a: Args) -> Callable[[int], float]:
     path = a["path"]
     module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
+    if not module_name or module_name.startswith(".") or not attribute:  # import_module(".x") raises TypeError
         a.fail("path", f"path={format_value(path)} is invalid for fn: expected package.module:function")
     try:
         target: Any = importlib.import_module(module_name)

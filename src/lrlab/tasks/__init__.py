@@ -10,9 +10,12 @@ import difflib
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from lrlab.errors import ConfigError
-from lrlab.tasks.base import OptimizerDefaults, Task, accuracy, cross_entropy, make_optimizer, tensors_sha256
+
+if TYPE_CHECKING:
+    from lrlab.tasks.base import Task
 
 __all__ = [
     "DEFAULT_TASK",
@@ -36,6 +39,15 @@ TASKS: dict[str, str] = {
 }
 
 DEFAULT_TASK = "mnist1d-mlp"
+
+_BASE_NAMES = ("OptimizerDefaults", "Task", "accuracy", "cross_entropy", "make_optimizer", "tensors_sha256")
+
+
+def __getattr__(name: str) -> Any:
+    # the task protocol needs torch; listing task names (the CLI) should not import it
+    if name in _BASE_NAMES:
+        return getattr(importlib.import_module("lrlab.tasks.base"), name)
+    raise AttributeError(f"module 'lrlab.tasks' has no attribute {name!r}")
 
 
 def load_task(name: str) -> Task:
@@ -65,6 +77,8 @@ def load_task(name: str) -> Task:
     if not callable(make):
         raise ConfigError(f"task={name!r} is invalid: module {module_name!r} has no function {function_name!r}")
     task = make()
+    from lrlab.tasks.base import Task
+
     if not isinstance(task, Task):
         raise ConfigError(f"task={name!r} is invalid: {entry} returned {type(task).__name__}, expected lrlab.Task")
     return task
