@@ -261,3 +261,11 @@ def test_invalid_arguments_raise_a_value_error_naming_them(build, field):
     assert field in message
     assert "\n" not in message
     assert "expected" in message
+
+
+def test_growing_schedules_overflow_to_inf_like_torch() -> None:
+    from lrlab.schedules import Exponential, MultiStep, Step
+
+    assert Exponential(0.1, 2.0)(5000) == math.inf
+    assert Step(1.0, 1, 10.0)(400) == math.inf
+    assert MultiStep(1.0, list(range(1, 400)), 10.0)(399) == math.inf

@@ -92,3 +92,11 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, allowed))}")
+
+
+def power(base: float, exponent: float) -> float:
+    """``base ** exponent``, or ``inf`` where that overflows a float (as torch's tensors give; Python raises)."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf

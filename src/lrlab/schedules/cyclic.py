@@ -16,6 +16,7 @@ from lrlab.schedules._base import (
     check_nonneg,
     check_positive,
     check_range,
+    power,
 )
 
 
@@ -119,7 +120,7 @@ class Cyclic(Schedule):
             return 1.0
         if self.mode == "triangular2":
             return 1 / 2.0 ** (cycle - 1)
-        return self.gamma**step
+        return power(self.gamma, step)
 
     def value(self, step: int) -> float:
         up = float(self.step_size_up)

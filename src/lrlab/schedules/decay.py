@@ -19,6 +19,7 @@ from lrlab.schedules._base import (
     check_int,
     check_nonneg,
     check_positive,
+    power,
 )
 
 ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
@@ -65,7 +66,7 @@ class Step(Schedule):
         check_nonneg("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * self.gamma ** (step // self.step_size)
+        return self.init_lr * power(self.gamma, step // self.step_size)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class MultiStep(Schedule):
         check_nonneg("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
+        return self.init_lr * power(self.gamma, bisect.bisect_right(self.milestones, step))
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Exponential(Schedule):
         check_positive("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * self.gamma**step
+        return self.init_lr * power(self.gamma, step)
 
 
 @dataclass(frozen=True)
