@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import doctest
+import json
 import runpy
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import lrlab.plotting
 from lrlab.cli import _dir_name, _named_schedules, main
@@ -247,3 +249,45 @@ def test_console_script_bad_spec_exits_2_without_traceback_or_torch(tmp_path):
     check = ("import sys; from lrlab.cli import main; main(['schedules']); "
              "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, timeout=60).returncode == 0
+
+
+def test_report_says_which_schedule_and_prints_its_code(compared):
+    page = (compared / "report.html").read_text()
+    assert "Which schedule?" in page and "scheduler.step()" in page and "Horizon(total_steps=" in page
+
+
+def test_find_lr_prints_a_recommendation_and_writes_figure_and_json(tmp_path, capsys):
+    code = main(["find-lr", "--task", "digits-mlp", "--seeds", "2", "--num-steps", "60", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "recommended peak LR" in out and "OneCycleLR(optimizer, max_lr=" in out
+    assert (tmp_path / "finder.png").read_bytes().startswith(PNG_MAGIC)
+    data = json.loads((tmp_path / "finder.json").read_text())
+    assert data["low"] <= data["lr"] <= data["high"] and len(data["curves"]) == 2
+
+
+def test_find_lr_bad_range_is_one_line(capsys):
+    assert main(["find-lr", "--task", "digits-mlp", "--min-lr", "1", "--max-lr", "0.1"]) == 2
+    assert "min_lr" in assert_one_line_error(capsys.readouterr().err)
+
+
+def test_compare_with_peak_lr_auto_uses_and_stores_the_finder_pick(tmp_path, capsys):
+    out = tmp_path / "auto"
+    args = ["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "onecycle()",
+            "--peak-lr", "auto", "--out", str(out)]
+    threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    store = Store(out)
+    try:
+        peak = store.meta("peak_lr")
+        [run] = store.runs()
+        lrs = store.step_metrics(run.id)["lr"]
+    finally:
+        store.close()
+    assert peak["interval"][0] <= peak["lr"] <= peak["interval"][1]
+    assert max(lrs) == pytest.approx(peak["lr"], rel=0.05)  # OneCycle peaks at the finder's LR
+    assert (out / "figures" / "lr_finder.png").is_file()
+    assert f"peak LR: {peak['lr']:.3g}" in capsys.readouterr().out

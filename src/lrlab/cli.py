@@ -19,6 +19,7 @@ import argparse
 import ast
 import difflib
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -56,6 +57,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected an integer >= 1")
     return value
+
+
+def _peak_lr(text: str) -> float | str:
+    """``--peak-lr``: a number, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
 
 
 def _console(stderr: bool = False) -> Console:
@@ -197,7 +208,7 @@ def _config_data(args: argparse.Namespace) -> dict[str, Any]:
 
     data = load_config(args.config) if args.config else {}
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
-                 "trainer": args.trainer}
+                 "trainer": args.trainer, "peak_lr": args.peak_lr}
     data.update({key: value for key, value in overrides.items() if value is not None})
     if args.schedules:
         data["schedules"] = _named_schedules(args.schedules)
@@ -211,6 +222,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_config,
         pending_runs,
         prepare,
+        resolve_peak_lr,
         run_experiment,
         set_threads_for_small_models,
     )
@@ -226,6 +238,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console = _console()
     store = open_store(out, config, fresh=args.fresh)
     try:
+        if config.peak_lr == "auto":
+            console.print("peak LR: auto, running the LR range test (once per results directory)")
+            experiment = resolve_peak_lr(experiment, store)
+            console.print(f"peak LR: {experiment.peak_lr:.3g}, the optimizer LR every schedule peaks at")
         pending = len(pending_runs(experiment, store))
         if pending == 0:
             console.print(f"all {len(runs)} runs are already in {out}: nothing to train")
@@ -256,6 +272,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------- find-lr
+
+
+def cmd_find_lr(args: argparse.Namespace) -> int:
+    """The LR range test on a task, over seeds: print the recommendation, write finder.png and finder.json."""
+    from lrlab.experiment import set_threads_for_small_models
+    from lrlab.finder import describe, find_lr_for_task
+    from lrlab.finder_plot import plot_finder
+    from lrlab.tasks import load_task
+    from lrlab.trainer import steps_per_epoch
+
+    task = load_task(args.task)
+    set_threads_for_small_models()
+    try:
+        result = find_lr_for_task(task, seeds=range(args.seeds), min_lr=args.min_lr, max_lr=args.max_lr,
+                                  num_steps=args.num_steps, mode=args.mode, batch_size=args.batch_size,
+                                  epochs=args.epochs, val=args.val)
+    except ValueError as error:  # an argument out of range: name it, as for a config mistake
+        raise ConfigError(str(error)) from None
+    out = Path(args.out) if args.out else Path("results") / f"{_dir_name(task.name)}-find-lr"
+    out.mkdir(parents=True, exist_ok=True)
+    figure = plot_finder(result, out / "finder.png")
+    (out / "finder.json").write_text(json.dumps(result.to_dict(), indent=1))
+    total_steps = (args.epochs or task.epochs) * steps_per_epoch(task, args.batch_size or task.batch_size)
+    print(describe(result, total_steps=total_steps))
+    print(f"wrote {figure} and {out / 'finder.json'}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- report
 
 
@@ -276,6 +321,8 @@ def _print_report(result: ReportResult, console: Console) -> None:
         console.print(Text.assemble("  ", (claim.verdict.ljust(width), style), "  ", claim.statement), soft_wrap=True)
     for note in result.notes:
         console.print(f"note: {note}", soft_wrap=True)
+    if result.recommendation is not None:
+        console.print(f"which schedule? {result.recommendation.text}", soft_wrap=True)
     console.print(f"report: {result.html}", soft_wrap=True)
 
 
@@ -392,8 +439,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="examples per step (default: the task's)")
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/<task>)")
     p.add_argument("--trainer", help="which trainer runs the runs (default: sequential)")
+    p.add_argument("--peak-lr", type=_peak_lr, metavar="LR|auto",
+                   help="the optimizer's LR, which schedules peak at; auto: the LR range test's pick (lrlab find-lr)")
     p.add_argument("--fresh", action="store_true", help="delete the results already in --out first")
     p.add_argument("--no-report", action="store_true", help="train only; `lrlab report DIR` writes it later")
+
+    p = commands.add_parser(
+        "find-lr", help="the LR range test: which peak LR to use", formatter_class=raw,
+        description="Sweep the LR from --min-lr to --max-lr on fresh models of a task (one sweep per seed), then\n"
+                    "suggest a peak LR (steepest descent, valley, minimum/10, combined over seeds) with an interval.",
+        epilog="example:\n  lrlab find-lr --task mnist1d-cnn --seeds 3")
+    p.add_argument("--task", default="mnist1d-mlp", help="a built-in task (lrlab tasks) or package.module:function")
+    p.add_argument("--seeds", type=_positive_int, default=3, metavar="N", help="sweeps with seeds 0..N-1 (default 3)")
+    p.add_argument("--min-lr", type=float, default=1e-6, metavar="LR", help="first LR of the sweep (default 1e-6)")
+    p.add_argument("--max-lr", type=float, default=10.0, metavar="LR", help="last LR of the sweep (default 10)")
+    p.add_argument("--num-steps", type=_positive_int, metavar="N",
+                   help="updates per sweep (default: 30%% of the run's updates, at least 100)")
+    p.add_argument("--mode", choices=["exp", "linear"], default="exp", help="LR spacing (default exp)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="examples per update (default: the task's)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="the run's epochs, for the default --num-steps")
+    p.add_argument("--val", action="store_true", help="record the validation loss instead of the training loss")
+    p.add_argument("--out", metavar="DIR", help="where finder.png and finder.json go (default results/<task>-find-lr)")
 
     p = commands.add_parser("report", help="(re)write the report of a results directory",
                             description="Write report.html, summary.csv and figures from DIR's store; print the "
@@ -409,6 +475,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schedules": cmd_schedules,
     "plot": cmd_plot,
     "compare": cmd_compare,
+    "find-lr": cmd_find_lr,
     "report": cmd_report,
     "tasks": cmd_tasks,
 }

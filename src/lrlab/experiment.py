@@ -6,12 +6,13 @@ records a diverged run as such without stopping the sweep.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +55,10 @@ class ExperimentConfig(BaseModel):
     """An experiment: which task, how long, which optimizer, which seeds, which schedules (name -> spec).
 
     ``epochs`` and ``batch_size`` default to the task's own. ``seeds`` is a count N (seeds 0..N-1) or a
-    list. ``target_acc`` is the validation accuracy that time-to-target counts epochs to.
+    list. ``target_acc`` is the validation accuracy that time-to-target counts epochs to. ``peak_lr`` sets
+    the optimizer's LR, which every schedule's LR parameters default to (OneCycle's max_lr, a warmup's target,
+    cosine's start); ``auto`` takes it from the LR range test (:mod:`lrlab.finder`), run once per results
+    directory.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -66,6 +70,7 @@ class ExperimentConfig(BaseModel):
     seeds: int | list[int] = DEFAULT_SEEDS
     schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
     target_acc: float | None = Field(default=None, gt=0, le=1)
+    peak_lr: float | str | None = None
     divergence_factor: float = Field(default=10.0, gt=1)
     trainer: Literal["sequential"] = "sequential"
 
@@ -77,6 +82,13 @@ class ExperimentConfig(BaseModel):
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("expected a non-empty list of distinct seeds")
         return value
+
+    @field_validator("peak_lr")
+    @classmethod
+    def _peak_lr_valid(cls, value: float | str | None) -> float | str | None:
+        if value is None or value == "auto" or (isinstance(value, float) and 0 < value < math.inf):
+            return value
+        raise ValueError("expected a number > 0 or 'auto'")
 
     @field_validator("schedules")
     @classmethod
@@ -93,7 +105,7 @@ class ExperimentConfig(BaseModel):
 def _pydantic_error_line(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "config"
-    return f"{field}={first.get('input')!r} is invalid: {first['msg']}"
+    return f"{field}={first.get('input')!r} is invalid: {first['msg'].removeprefix('Value error, ')}"
 
 
 def parse_config(data: dict[str, Any]) -> ExperimentConfig:
@@ -123,11 +135,14 @@ class Experiment:
 
     config: ExperimentConfig
     task: Task
+    peak_lr: float | None = None
 
     @property
     def optimizer(self) -> OptimizerDefaults:
-        """The task's optimizer defaults with the config's overrides applied."""
+        """The task's optimizer defaults with the config's overrides (and the resolved peak LR) applied."""
         overrides = self.config.optimizer.model_dump(exclude_none=True)
+        if self.peak_lr is not None:
+            overrides["lr"] = self.peak_lr
         return OptimizerDefaults(**{**self.task.optimizer.__dict__, **overrides})
 
     def runs(self) -> Iterator[tuple[str, RunSpec]]:
@@ -142,7 +157,7 @@ class Experiment:
 def prepare(config: ExperimentConfig) -> Experiment:
     """Load the task and check that every schedule builds for this run length (one line per mistake)."""
     task = load_task(config.task)
-    experiment = Experiment(config, task)
+    experiment = Experiment(config, task, config.peak_lr if isinstance(config.peak_lr, float) else None)
     first_seed = config.seed_list()[0]
     for name, run in experiment.runs():
         if run.seed != first_seed:
@@ -193,6 +208,28 @@ def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -
     return store
 
 
+def resolve_peak_lr(experiment: Experiment, store: Store) -> Experiment:
+    """With ``peak_lr: auto``, the experiment whose optimizer LR is the LR range test's recommendation.
+
+    The test (:func:`lrlab.finder.find_lr_for_task`, up to 3 of the config's seeds) runs once; its result is
+    stored (``peak_lr`` in the store's metadata, curves included) and reused when the sweep resumes.
+    """
+    if experiment.config.peak_lr != "auto":
+        return experiment
+    stored = store.meta("peak_lr")
+    if stored is None:
+        from lrlab.finder import find_lr_for_task
+
+        config = experiment.config
+        result = find_lr_for_task(experiment.task, seeds=config.seed_list()[:3], batch_size=config.batch_size,
+                                  epochs=config.epochs, optimizer=experiment.optimizer)
+        rec = result.recommendation
+        stored = {"source": "LR range test (lrlab.finder)", "lr": rec.lr, "interval": [rec.low, rec.high],
+                  "per_method": rec.per_method, "finder": result.to_dict()}
+        store.set_meta("peak_lr", stored)
+    return replace(experiment, peak_lr=float(stored["lr"]))
+
+
 def pending_runs(experiment: Experiment, store: Store) -> list[tuple[str, RunSpec]]:
     """The runs of ``experiment`` not yet finished in ``store`` with the same spec (the ones to train)."""
     finished = store.finished_runs()
@@ -207,6 +244,7 @@ def run_experiment(experiment: Experiment, store: Store,
     ``on_run(name, run, index, total)`` is called before each run (index counts finished runs too),
     ``on_step(step)`` after each optimizer step: hooks for a progress display.
     """
+    experiment = resolve_peak_lr(experiment, store)
     config = experiment.config
     stored = config.model_dump()
     if stored["target_acc"] is None:
@@ -216,6 +254,8 @@ def run_experiment(experiment: Experiment, store: Store,
                             "info": experiment.task.info})
     env = environment()
     store.set_meta("env", env)
+    _, first = next(experiment.runs())
+    store.set_meta("horizon", asdict(horizon_for(experiment.task, first)))  # what the specs were built against
     total = len(list(experiment.runs()))
     pending = pending_runs(experiment, store)
     for index, (name, run) in enumerate(pending, start=total - len(pending)):

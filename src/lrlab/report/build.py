@@ -10,6 +10,7 @@ from lrlab.report.claims import Claim, evaluate_claims
 from lrlab.report.data import load_study
 from lrlab.report.figures import make_figures
 from lrlab.report.html import write_report
+from lrlab.report.recommend import Recommendation, recommend
 from lrlab.report.summary import report_notes, summary_rows, write_summary_csv
 
 SUMMARY_NAME = "summary.csv"
@@ -20,7 +21,8 @@ class ReportResult:
     """What :func:`make_report` wrote and found.
 
     ``html`` and ``csv`` are the written files, ``figures`` maps a figure's name to its PNG; ``rows`` are the
-    summary rows (best first), ``claims`` the judged claims and ``notes`` the caveats shown in the report.
+    summary rows (best first), ``claims`` the judged claims, ``notes`` the caveats shown in the report and
+    ``recommendation`` the schedule to use (None when no run finished).
     """
 
     directory: Path
@@ -30,6 +32,7 @@ class ReportResult:
     rows: list[dict[str, Any]]
     claims: list[Claim]
     notes: list[str]
+    recommendation: Recommendation | None
 
 
 def make_report(directory: str | Path) -> ReportResult:
@@ -45,4 +48,5 @@ def make_report(directory: str | Path) -> ReportResult:
     figures = make_figures(study, directory, rows)
     csv_path = write_summary_csv(directory / SUMMARY_NAME, rows)
     html_path = write_report(directory, study=study, rows=rows, claims=claims, figures=figures)
-    return ReportResult(directory, html_path, csv_path, figures, rows, claims, report_notes(study, rows))
+    return ReportResult(directory, html_path, csv_path, figures, rows, claims, report_notes(study, rows),
+                        recommend(study, rows))

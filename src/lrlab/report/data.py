@@ -106,6 +106,7 @@ class Study:
     env: dict[str, Any]
     peak_lr: Any
     schedules: dict[str, ScheduleRuns]
+    horizon: dict[str, Any] | None = None
     running: tuple[RunRecord, ...] = ()
     epochs: int = 0
     target_acc: float | None = None
@@ -169,6 +170,7 @@ def load_study(directory: str | Path) -> Study:
         task = store.meta("task") or {}
         env = store.meta("env") or {}
         peak_lr = store.meta("peak_lr")
+        horizon = store.meta("horizon")
         records = store.runs()
         finished = [r for r in records if r.status in ("done", "diverged")]
         series = [_series(store, r) for r in finished]
@@ -198,7 +200,7 @@ def load_study(directory: str | Path) -> Study:
     epochs = max(int(config.get("epochs") or 0), longest)
     target = config.get("target_acc")
     return Study(directory=directory, config=config, task=task, env=env, peak_lr=peak_lr, schedules=schedules,
-                 running=running, epochs=epochs, target_acc=None if target is None else float(target),
+                 horizon=horizon, running=running, epochs=epochs, target_acc=None if target is None else float(target),
                  notes=tuple(notes))
 
 

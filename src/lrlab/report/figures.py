@@ -223,7 +223,8 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
 def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
 
-    Names: ``lr``, ``train_loss``, ``val_loss``, ``val_acc`` (classification tasks only) and ``final``.
+    Names: ``lr``, ``train_loss``, ``val_loss``, ``val_acc`` (classification tasks only), ``final`` and
+    ``lr_finder`` (when the peak LR came from the LR range test).
     ``rows`` are the summary rows (computed when not given) that order the ``final`` figure.
     """
     out = Path(directory) / "figures"
@@ -236,4 +237,9 @@ def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, A
     if study.has_accuracy:
         paths["val_acc"] = plot_val_metric(study, "val_acc", out / "val_acc.png")
     paths["final"] = plot_final(study, rows, out / "final.png")
+    if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
+        from lrlab.finder import FinderResult
+        from lrlab.finder_plot import plot_finder
+
+        paths["lr_finder"] = plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), out / "lr_finder.png")
     return paths

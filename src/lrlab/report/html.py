@@ -18,6 +18,7 @@ import yaml
 from lrlab.report.claims import CONTRADICTED, NOT_TESTABLE, SUPPORTED, TIE, Claim, evaluate_claims
 from lrlab.report.data import Study, load_study
 from lrlab.report.figures import make_figures
+from lrlab.report.recommend import Recommendation, recommend
 from lrlab.report.summary import fmt, fmt_ci, fmt_mean, fmt_target, report_notes, summary_rows
 
 REPORT_NAME = "report.html"
@@ -32,6 +33,8 @@ _CAPTIONS = {
     "val_acc": "(d) Validation accuracy per epoch: mean over seeds with the min..max band.",
     "final": "(e) Final validation metrics per schedule, best first: every seed's value and the mean with its "
              "95% confidence interval.",
+    "lr_finder": "(f) The LR range test that chose the peak LR: loss against LR over seeds, each suggestion and "
+                 "the recommended interval.",
 }
 
 _CSS = """
@@ -119,6 +122,18 @@ def figure_html(name: str, path: Path) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
+def recommendation_html(rec: Recommendation | None) -> list[str]:
+    """The "Which schedule?" section: the winner, its ties, and the code to use it."""
+    if rec is None:
+        return []
+    parts = ["<h2>Which schedule?</h2>", f"<p>{_e(rec.text)}</p>"]
+    if rec.code:
+        parts += ["<p>With lrlab, exactly as it ran here:</p>", f"<pre>{_e(rec.code)}</pre>"]
+    if rec.torch_code:
+        parts += ["<p>With a <code>torch.optim.lr_scheduler</code> class:</p>", f"<pre>{_e(rec.torch_code)}</pre>"]
+    return parts
+
+
 def _environment_html(study: Study) -> str:
     env = dict(study.env)
     # values that differ between runs (e.g. a sweep resumed after a commit): list every one seen
@@ -148,6 +163,7 @@ def render_html(study: Study, rows: Sequence[dict[str, Any]], claims: Sequence[C
         "<h2>Claims</h2>",
         "<p>Each expected effect, judged from these runs (Welch's t-test, alpha 0.05).</p>",
         claims_html(claims),
+        *recommendation_html(recommend(study, rows)),
         "<h2>Figures</h2>",
         *(figure_html(name, path) for name, path in figures.items()),
     ]
@@ -155,7 +171,7 @@ def render_html(study: Study, rows: Sequence[dict[str, Any]], claims: Sequence[C
         parts += ["<h2>Task details</h2>", _mapping_table(task["info"])]
     if study.peak_lr is not None:
         peak = study.peak_lr if isinstance(study.peak_lr, Mapping) else {"peak_lr": study.peak_lr}
-        parts += ["<h2>Peak learning rate</h2>", _mapping_table(peak)]
+        parts += ["<h2>Peak learning rate</h2>", _mapping_table({k: v for k, v in peak.items() if k != "finder"})]
     config = yaml.safe_dump(study.config, sort_keys=False, allow_unicode=True) if study.config else "(none stored)"
     parts += ["<h2>Config</h2>", f"<pre>{_e(config)}</pre>", "<h2>Environment</h2>", _environment_html(study)]
     body = "\n".join(parts)

@@ -1,0 +1,170 @@
+"""Which schedule? The best schedule of a study, the ones that tie with it, and the code to use it.
+
+The code is exact for the stored run: the spec is built against the run's horizon (steps, steps per epoch,
+the optimizer's LR), read back from the store. Where the winner is a single schedule that
+``torch.optim.lr_scheduler`` also has, the torch class (or lrlab's drop-in of the same name) is given too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrlab.errors import ConfigError
+from lrlab.report.data import Study
+from lrlab.report.stats import compare
+from lrlab.schedules import Constant, Cosine, Exponential, OneCycle, Step
+from lrlab.spec import Horizon, Plan, build
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The study's best schedule and how to use it.
+
+    Attributes:
+        schedule, spec: the winner's display name and spec (lowest mean final validation loss).
+        ties: schedules whose final validation loss is not distinguishable from the winner's (Welch p > alpha).
+        text: one or two sentences saying so.
+        code: a plain torch loop driven by ``lrlab.build(spec, Horizon(...)).scheduler(optimizer)``.
+        torch_code: the same schedule as a ``torch.optim.lr_scheduler`` class (lrlab's drop-in takes the same
+            arguments), or None where torch has no single class for it.
+    """
+
+    schedule: str
+    spec: str
+    ties: tuple[str, ...]
+    text: str
+    code: str
+    torch_code: str | None
+
+
+def _horizon(study: Study) -> Horizon | None:
+    stored = study.horizon
+    return None if not stored else Horizon(**stored)
+
+
+def _loop(horizon: Horizon, import_line: str, make_scheduler: str, per_step: str | None, per_epoch: str | None) -> str:
+    epochs = horizon.total_steps // (horizon.steps_per_epoch or horizon.total_steps)
+    lines = [
+        "import torch",
+        import_line,
+        "",
+        f"optimizer = ...  # your optimizer, with lr={horizon.base_lr:g} (the peak LR this study used)",
+        f"scheduler = {make_scheduler}",
+        f"for epoch in range({epochs}):",
+        f"    for x, y in batches:  # {horizon.steps_per_epoch} steps per epoch",
+        "        loss = loss_fn(model(x), y)",
+        "        optimizer.zero_grad()",
+        "        loss.backward()",
+        "        optimizer.step()",
+    ]
+    if per_step:
+        lines.append(f"        {per_step}")
+    if per_epoch:
+        lines.append(f"    {per_epoch}")
+    return "\n".join(lines)
+
+
+def _constant(plan: Plan) -> str | None:
+    settings = plan.plateau
+    if settings is None:
+        return None  # a constant LR needs no scheduler
+    return (f"ReduceLROnPlateau(optimizer, mode={settings.mode!r}, factor={settings.factor:g}, "
+            f"patience={settings.patience}, threshold={settings.threshold:g}, "
+            f"threshold_mode={settings.threshold_mode!r}, cooldown={settings.cooldown}, min_lr={settings.min_lr!r})")
+
+
+def _cosine(plan: Plan) -> str | None:
+    lr: Any = plan.lr
+    return f"CosineAnnealingLR(optimizer, T_max={lr.steps}, eta_min={lr.min_lr:g})"
+
+
+def _step(plan: Plan) -> str | None:
+    lr: Any = plan.lr
+    return f"StepLR(optimizer, step_size={lr.step_size}, gamma={lr.gamma:g})"
+
+
+def _exponential(plan: Plan) -> str | None:
+    lr: Any = plan.lr
+    return f"ExponentialLR(optimizer, gamma={lr.gamma!r})"
+
+
+def _onecycle(plan: Plan) -> str | None:
+    lr: Any = plan.lr
+    return (f"OneCycleLR(optimizer, max_lr={lr.max_lr:g}, total_steps={lr.total_steps}, pct_start={lr.pct_start:g}, "
+            f"anneal_strategy={lr.anneal_strategy!r}, div_factor={lr.div_factor:g}, "
+            f"final_div_factor={lr.final_div_factor:g}, three_phase={lr.three_phase})")
+
+
+#: built LR schedule type -> its torch.optim.lr_scheduler constructor call (plateau only on a constant)
+_TORCH_CLASSES: dict[type, Callable[[Plan], str | None]] = {
+    Constant: _constant, Cosine: _cosine, Step: _step, Exponential: _exponential, OneCycle: _onecycle,
+}
+
+
+def torch_equivalent(plan: Plan) -> str | None:
+    """``ClassName(optimizer, ...)`` of ``torch.optim.lr_scheduler`` giving the plan's LRs, or None."""
+    lr = plan.lr
+    if lr.__class__ is Cosine and getattr(lr, "cyclic", False):
+        return None
+    if plan.plateau is not None and lr.__class__ is not Constant:
+        return None  # torch cannot combine a schedule with ReduceLROnPlateau; lrlab's spec can
+    make = _TORCH_CLASSES.get(lr.__class__)
+    return None if make is None else make(plan)
+
+
+def _ties(study: Study, best: str, candidates: Sequence[str], alpha: float) -> tuple[str, ...]:
+    reference = study.schedules[best].final_val_loss()
+    tied = []
+    for name in candidates:
+        values = study.schedules[name].final_val_loss()
+        if len(values) >= 2 and len(reference) >= 2 and np.isfinite(values).all():
+            if compare(values, reference).p_value > alpha:
+                tied.append(name)
+    return tuple(tied)
+
+
+def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA) -> Recommendation | None:
+    """The schedule to use, from the summary ``rows`` (best first), or None when no schedule finished."""
+    ranked = [row["schedule"] for row in rows if row["rank"] is not None]
+    if not ranked:
+        return None
+    best = ranked[0]
+    spec = study.schedules[best].spec
+    ties = _ties(study, best, ranked[1:], alpha)
+    loss = rows[0]["final_val_loss_mean"]
+    text = f"Use “{best}” ({spec}): the lowest mean final validation loss ({loss:.4g})."
+    if ties:
+        text += (f" At {len(study.seeds)} seeds it is not distinguishable from {', '.join(f'“{t}”' for t in ties)}"
+                 f" (Welch p > {alpha}): any of them is as good on this evidence.")
+    horizon = _horizon(study)
+    if horizon is None:
+        return Recommendation(best, spec, ties, text, f"# build({spec!r}, Horizon(...)): the run's length is not "
+                              "stored in this results directory", None)
+    try:
+        plan = build(spec, horizon)
+    except ConfigError:
+        return Recommendation(best, spec, ties, text, "", None)
+    watch = "  # ReduceLROnPlateau watches the validation loss, once per epoch"
+    horizon_args = (f"Horizon(total_steps={horizon.total_steps}, steps_per_epoch={horizon.steps_per_epoch}, "
+                    f"base_lr={horizon.base_lr:g}" + (f", beta2={horizon.beta2:g})" if horizon.beta2 else ")"))
+    code = _loop(horizon, "from lrlab import Horizon, build",
+                 f"build({spec!r}, {horizon_args}).scheduler(optimizer)",
+                 "scheduler.step()  # after every optimizer step: durations are in steps",
+                 "scheduler.observe(validation_loss())" + watch if plan.plateau is not None else None)
+    torch_call = torch_equivalent(plan)
+    torch_code = None
+    if torch_call is not None:
+        name = torch_call.split("(")[0]
+        import_line = f"from torch.optim.lr_scheduler import {name}  # or: from lrlab import {name}"
+        if name == "ReduceLROnPlateau":
+            torch_code = _loop(horizon, import_line, torch_call, None, "scheduler.step(validation_loss())" + watch)
+        else:
+            torch_code = _loop(horizon, import_line, torch_call, "scheduler.step()  # after every optimizer step",
+                               None)
+    return Recommendation(best, spec, ties, text, code, torch_code)
