@@ -125,7 +125,7 @@ SWEEP = textwrap.dedent("""
     import torch
     from lrlab.experiment import open_store, parse_config, prepare, run_experiment
     torch.set_num_threads(1)  # bit-for-bit reproducibility holds for one thread count (the CLI uses 1)
-    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3,
+    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3, "trainer": "sequential",
                            "schedules": {"constant": "constant()", "cosine": "cosine()"}})
     run_experiment(prepare(config), open_store(sys.argv[1], config))
 """)
@@ -157,14 +157,14 @@ def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_p
     done_before = {k: r for k, r in before.items() if r.status == "done"}
     assert done_before and len(done_before) < 6
 
-    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3,
+    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3, "trainer": "sequential",
                            "schedules": {"constant": "constant()", "cosine": "cosine()"}})
     store = open_store(tmp_path, config)
     started = []
-    run_experiment(prepare(config), store, on_run=lambda name, run, i, n: started.append((name, run.seed)))
+    run_experiment(prepare(config), store, on_start=lambda label, done, total: started.append(label))
     after = {(r.schedule, r.seed): r for r in store.runs()}
     assert len(after) == 6 and all(r.status == "done" for r in after.values())
-    assert not set(started) & set(done_before)  # finished runs were not redone
+    assert not {label for label in started} & {f"{name} seed {seed}" for name, seed in done_before}  # not redone
     for key, record in done_before.items():
         assert after[key].wall_s == record.wall_s and after[key].id == record.id
     for record in after.values():  # nothing duplicated: every run holds exactly its own steps
@@ -175,3 +175,18 @@ def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_p
     run_experiment(prepare(config), clean)
     for record in clean.runs():
         assert clean.step_metrics(record.id) == store.step_metrics(after[(record.schedule, record.seed)].id)
+
+
+def test_vectorized_and_sequential_sweeps_store_the_same_runs(tmp_path: Path, one_thread: None) -> None:
+    stored = {}
+    for trainer in ("sequential", "vectorized"):
+        config = parse_config(small(seeds=2, trainer=trainer, schedules={
+            "constant": "constant()", "warm": "warmup(steps=5) >> cosine()", "cut": "plateau(patience=0, threshold=1)",
+            "one": "onecycle()"}))
+        store = open_store(tmp_path / trainer, config)
+        used = run_experiment(prepare(config), store)
+        assert used.startswith(trainer)
+        assert store.meta("trainer")["name"] == trainer
+        stored[trainer] = {(r.schedule, r.seed): (store.step_metrics(r.id), store.epoch_metrics(r.id))
+                           for r in store.runs()}
+    assert stored["vectorized"] == stored["sequential"]  # bitwise, for an MLP in float32

@@ -208,7 +208,8 @@ def _config_data(args: argparse.Namespace) -> dict[str, Any]:
 
     data = load_config(args.config) if args.config else {}
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
-                 "trainer": args.trainer, "peak_lr": args.peak_lr}
+                 "trainer": args.trainer, "peak_lr": args.peak_lr,
+                 "max_members": args.max_members}
     data.update({key: value for key, value in overrides.items() if value is not None})
     if args.schedules:
         data["schedules"] = _named_schedules(args.schedules)
@@ -253,16 +254,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         try:
             if pending:
                 with SweepProgress(len(runs), steps_per_run, console=_console(stderr=True)) as progress:
-                    run_experiment(experiment, store, progress.on_run, progress.on_step)
+                    trainer = run_experiment(experiment, store, progress.on_start, progress.on_step)
                     progress.finish(len(runs))
-            else:
-                run_experiment(experiment, store)  # refreshes the stored config and environment
+                console.print(f"trained {_count(pending, 'run')} in {time.perf_counter() - start:.1f} s; "
+                              f"results in {out}\ntrainer: {trainer}", soft_wrap=True)
         except KeyboardInterrupt:
             stored = len(store.finished_runs())
             print(f"interrupted: {stored} runs stored; run the same command to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if pending:
-            console.print(f"trained {_count(pending, 'run')} in {time.perf_counter() - start:.1f} s; results in {out}")
     finally:
         store.close()
     if not args.no_report:
@@ -438,7 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs per run (default: the task's)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="examples per step (default: the task's)")
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/<task>)")
-    p.add_argument("--trainer", help="which trainer runs the runs (default: sequential)")
+    p.add_argument("--trainer", choices=["auto", "sequential", "vectorized"],
+                   help="auto (default): vectorized (all runs as one batched model) where the task's model allows "
+                        "and pays, else sequential, saying why")
+    p.add_argument("--max-members", type=_positive_int, metavar="K",
+                   help="at most K runs per vectorized group (bounds memory)")
     p.add_argument("--peak-lr", type=_peak_lr, metavar="LR|auto",
                    help="the optimizer's LR, which schedules peak at; auto: the LR range test's pick (lrlab find-lr)")
     p.add_argument("--fresh", action="store_true", help="delete the results already in --out first")

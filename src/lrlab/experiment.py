@@ -72,7 +72,8 @@ class ExperimentConfig(BaseModel):
     target_acc: float | None = Field(default=None, gt=0, le=1)
     peak_lr: float | str | None = None
     divergence_factor: float = Field(default=10.0, gt=1)
-    trainer: Literal["sequential"] = "sequential"
+    trainer: Literal["auto", "sequential", "vectorized"] = "auto"
+    max_members: int | None = Field(default=None, ge=1)
 
     @field_validator("seeds")
     @classmethod
@@ -184,7 +185,7 @@ def environment() -> dict[str, Any]:
 
 def _experiment_identity(config: ExperimentConfig) -> dict[str, Any]:
     """The parts of a config that must not change between a run and its resumption."""
-    return config.model_dump(exclude={"seeds", "schedules", "title", "target_acc"})
+    return config.model_dump(exclude={"seeds", "schedules", "title", "target_acc", "trainer", "max_members"})
 
 
 def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -> Store:
@@ -237,13 +238,18 @@ def pending_runs(experiment: Experiment, store: Store) -> list[tuple[str, RunSpe
 
 
 def run_experiment(experiment: Experiment, store: Store,
-                   on_run: Callable[[str, RunSpec, int, int], None] | None = None,
-                   on_step: Callable[[int], None] | None = None) -> None:
-    """Train every run not yet finished in ``store`` and record it.
+                   on_start: Callable[[str, int, int], None] | None = None,
+                   on_step: Callable[[int], None] | None = None) -> str:
+    """Train every run not yet finished in ``store`` and record it; return the trainer used and why.
 
-    ``on_run(name, run, index, total)`` is called before each run (index counts finished runs too),
-    ``on_step(step)`` after each optimizer step: hooks for a progress display.
+    The trainer is the config's (``auto``: :func:`lrlab.vectorized.choose_trainer` decides). Sequentially,
+    each run is stored when it ends; vectorized, each group of runs trained together is stored when the group
+    ends (a killed sweep loses only the runs in flight). ``on_start(label, done, total)`` is called before
+    each run or group (``done`` counts the runs finished so far), ``on_step(step)`` after each optimizer step:
+    hooks for a progress display.
     """
+    from lrlab.vectorized import choose_trainer, group_runs, train_many
+
     experiment = resolve_peak_lr(experiment, store)
     config = experiment.config
     stored = config.model_dump()
@@ -253,16 +259,32 @@ def run_experiment(experiment: Experiment, store: Store,
     store.set_meta("task", {"name": experiment.task.name, "description": experiment.task.description,
                             "info": experiment.task.info})
     env = environment()
-    store.set_meta("env", env)
     _, first = next(experiment.runs())
     store.set_meta("horizon", asdict(horizon_for(experiment.task, first)))  # what the specs were built against
     total = len(list(experiment.runs()))
     pending = pending_runs(experiment, store)
-    for index, (name, run) in enumerate(pending, start=total - len(pending)):
-        if on_run is not None:
-            on_run(name, run, index, total)
-        run_id = store.start_run(name, run.schedule, run.seed, env)
-        store.finish_run(run_id, train(experiment.task, run, on_step))
+    if not pending:
+        return "none: every run is already stored"
+    runs = [run for _, run in pending]
+    trainer, reason = choose_trainer(experiment.task, runs, config.trainer, config.max_members)
+    env = {**env, "trainer": trainer}
+    store.set_meta("env", env)
+    store.set_meta("trainer", {"name": trainer, "reason": reason})
+    groups = group_runs(runs, config.max_members) if trainer == "vectorized" else [[i] for i in range(len(runs))]
+    done = total - len(pending)
+    for group in groups:
+        names = [f"{pending[i][0]} seed {runs[i].seed}" for i in group]
+        if on_start is not None:
+            on_start(names[0] if len(group) == 1 else f"{len(group)} runs at once", done, total)
+        ids = [store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env) for i in group]
+        if trainer == "vectorized":
+            results = train_many(experiment.task, [runs[i] for i in group], on_step)
+        else:
+            results = [train(experiment.task, runs[group[0]], on_step)]
+        for run_id, metrics in zip(ids, results, strict=True):
+            store.finish_run(run_id, metrics)
+        done += len(group)
+    return f"{trainer} ({reason})"
 
 
 def set_threads_for_small_models() -> None:

@@ -15,13 +15,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from lrlab.trainer import RunSpec
-
 
 class SweepProgress:
     """Two bars: the sweep (runs) and the current run (steps, with its rate). Use as a context manager.
 
-    ``steps_per_run`` sizes the run bar; ``on_run``/``on_step`` are the runner's hooks.
+    ``steps_per_run`` sizes the run bar; ``on_start``/``on_step`` are the runner's hooks.
     """
 
     def __init__(self, total_runs: int, steps_per_run: int, console: Console | None = None) -> None:
@@ -42,10 +40,9 @@ class SweepProgress:
                  tb: TracebackType | None) -> None:
         self._progress.__exit__(exc_type, exc, tb)
 
-    def on_run(self, name: str, run: RunSpec, index: int, total: int) -> None:
-        """A run starts: move the sweep bar to the runs already finished and reset the run bar."""
-        self._progress.update(self._sweep, completed=index)
-        label = f"{name} seed {run.seed}"
+    def on_start(self, label: str, done: int, total: int) -> None:
+        """A run (or a group of runs trained at once) starts: move the sweep bar, reset the run bar."""
+        self._progress.update(self._sweep, completed=done)
         if self._run is None:
             self._run = self._progress.add_task(label, total=self.steps_per_run, rate="")
         self._progress.reset(self._run, description=label, total=self.steps_per_run, rate="")
