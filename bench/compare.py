@@ -1,8 +1,9 @@
-"""Wall time of the default study (`lrlab compare`: 6 schedules x 5 seeds on mnist1d-mlp, sequential trainer).
+"""Wall time of the default study (`lrlab compare`: 6 schedules x 5 seeds on mnist1d-mlp), per trainer.
 
-    python bench/compare.py [--seeds N] [--task NAME]
+    python bench/compare.py [--seeds N] [--task NAME] [--trainers sequential auto] [--repeats R]
 
-Prints per-schedule mean wall time per run, the sweep total, the report's time and the whole command's.
+For each trainer, interleaved over repeats: per-schedule mean wall time per run, the sweep's wall time, the
+report's, and the total; then the sweep-time ratio of each trainer to the first (median over repeats).
 """
 
 from __future__ import annotations
@@ -19,20 +20,15 @@ from lrlab.experiment import open_store, parse_config, prepare, run_experiment, 
 from lrlab.report import make_report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--task", default="mnist1d-mlp")
-    args = parser.parse_args()
-
+def study(task: str, seeds: int, trainer: str) -> dict[str, float | dict[str, list[float]]]:
+    """Run the default study once into a temporary directory; return its timings."""
     start = time.perf_counter()
-    set_threads_for_small_models()
-    config = parse_config({"task": args.task, "seeds": args.seeds})
+    config = parse_config({"task": task, "seeds": seeds, "trainer": trainer})
     experiment = prepare(config)
     prepared = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         store = open_store(out, config)
-        run_experiment(experiment, store)
+        used = run_experiment(experiment, store)
         swept = time.perf_counter()
         make_report(out)
         reported = time.perf_counter()
@@ -40,17 +36,36 @@ def main() -> None:
         for run in store.runs():
             per_schedule[run.schedule].append(run.wall_s)
         store.close()
+    return {"prepare": prepared - start, "sweep": swept - prepared, "report": reported - swept,
+            "total": reported - start, "per_schedule": per_schedule, "used": used}
 
-    print(f"default study on {args.task}: {len(config.schedules)} schedules x {args.seeds} seeds, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    print(f"{'schedule':<16}{'runs':>6}{'mean s/run':>12}{'min':>8}{'max':>8}")
-    for name, times in per_schedule.items():
-        print(f"{name:<16}{len(times):>6}{statistics.mean(times):>12.3f}{min(times):>8.3f}{max(times):>8.3f}")
-    runs = sum(len(t) for t in per_schedule.values())
-    print(f"{'load task + check specs':<32}{prepared - start:>8.1f} s")
-    print(f"{'sweep (' + str(runs) + ' runs)':<32}{swept - prepared:>8.1f} s   ({(swept - prepared) / runs:.3f} s/run)")
-    print(f"{'report (figures, html, csv)':<32}{reported - swept:>8.1f} s")
-    print(f"{'total':<32}{reported - start:>8.1f} s")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--task", default="mnist1d-mlp")
+    parser.add_argument("--trainers", nargs="+", default=["sequential", "auto"])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    set_threads_for_small_models()
+    results: dict[str, list[dict]] = defaultdict(list)
+    for _ in range(args.repeats):
+        for trainer in args.trainers:  # interleaved: load drifts hit every trainer alike
+            results[trainer].append(study(args.task, args.seeds, trainer))
+
+    print(f"default study on {args.task}: 6 schedules x {args.seeds} seeds, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s) per process, {args.repeats} repeats (medians)")
+    first = statistics.median(r["sweep"] for r in results[args.trainers[0]])
+    print(f"{'trainer':<12}{'sweep s':>9}{'s/run':>8}{'report s':>10}{'total s':>9}{'sweep speed-up':>16}  used")
+    for trainer, runs in results.items():
+        sweep = statistics.median(r["sweep"] for r in runs)
+        n = sum(len(t) for t in runs[0]["per_schedule"].values())
+        print(f"{trainer:<12}{sweep:>9.2f}{sweep / n:>8.3f}{statistics.median(r['report'] for r in runs):>10.2f}"
+              f"{statistics.median(r['total'] for r in runs):>9.2f}{first / sweep:>15.2f}x  {runs[-1]['used']}")
+    print()
+    print(f"per run ({args.trainers[0]}, last repeat): {'schedule':<16}{'runs':>6}{'mean s/run':>12}")
+    for name, times in results[args.trainers[0]][-1]["per_schedule"].items():
+        print(f"{'':<32}{name:<16}{len(times):>6}{statistics.mean(times):>12.3f}")
 
 
 if __name__ == "__main__":

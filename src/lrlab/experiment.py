@@ -244,11 +244,12 @@ def run_experiment(experiment: Experiment, store: Store,
 
     The trainer is the config's (``auto``: :func:`lrlab.vectorized.choose_trainer` decides). Sequentially,
     each run is stored when it ends; vectorized, each group of runs trained together is stored when the group
-    ends (a killed sweep loses only the runs in flight). ``on_start(label, done, total)`` is called before
+    ends (a killed sweep loses only the runs in flight), and a group is dealt over one forked single-thread
+    process per core (:func:`lrlab.vectorized.process_count`). ``on_start(label, done, total)`` is called before
     each run or group (``done`` counts the runs finished so far), ``on_step(step)`` after each optimizer step:
     hooks for a progress display.
     """
-    from lrlab.vectorized import choose_trainer, group_runs, train_many
+    from lrlab.vectorized import choose_trainer, group_runs, process_count, train_many, train_many_processes
 
     experiment = resolve_peak_lr(experiment, store)
     config = experiment.config
@@ -273,11 +274,15 @@ def run_experiment(experiment: Experiment, store: Store,
     groups = group_runs(runs, config.max_members) if trainer == "vectorized" else [[i] for i in range(len(runs))]
     done = total - len(pending)
     for group in groups:
-        names = [f"{pending[i][0]} seed {runs[i].seed}" for i in group]
+        processes = process_count(len(group)) if trainer == "vectorized" else 1
         if on_start is not None:
-            on_start(names[0] if len(group) == 1 else f"{len(group)} runs at once", done, total)
+            label = f"{pending[group[0]][0]} seed {runs[group[0]].seed}" if len(group) == 1 else \
+                f"{len(group)} runs at once" + (f" in {processes} processes" if processes > 1 else "")
+            on_start(label, done, total)
         ids = [store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env) for i in group]
-        if trainer == "vectorized":
+        if processes > 1:  # no per-step progress from the workers: the sweep bar moves when the group ends
+            results = train_many_processes(experiment.task, [runs[i] for i in group], processes)
+        elif trainer == "vectorized":
             results = train_many(experiment.task, [runs[i] for i in group], on_step)
         else:
             results = [train(experiment.task, runs[group[0]], on_step)]

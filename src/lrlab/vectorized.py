@@ -33,10 +33,13 @@ import copy
 import ctypes
 import ctypes.util
 import math
+import multiprocessing
+import os
 import platform
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -51,8 +54,8 @@ from lrlab.store import RunMetrics
 from lrlab.tasks import Task, cross_entropy
 from lrlab.trainer import RunSpec, horizon_for
 
-__all__ = ["MIN_MEMBERS", "TRAINERS", "can_vectorize", "choose_trainer", "group_key", "group_runs", "train_many",
-           "tune_allocator"]
+__all__ = ["MIN_MEMBERS", "TRAINERS", "can_vectorize", "choose_trainer", "group_key", "group_runs", "process_count",
+           "train_many", "train_many_processes", "tune_allocator"]
 
 TRAINERS = ("auto", "sequential", "vectorized")
 
@@ -550,3 +553,50 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
 
 def _keep(tensors: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
     return {k: v[rows] for k, v in tensors.items()}
+
+
+# ------------------------------------------------------------------------------------ several processes
+
+# (task, runs) of the group being split: set before the worker processes fork, so nothing is pickled to them
+_FORKED: tuple[Task, list[RunSpec]] | None = None
+
+
+def process_count(members: int) -> int:
+    """Processes to split a group of ``members`` runs over: one per available core, each with at least
+    :data:`MIN_MEMBERS` members (a batched step on one thread leaves the other cores idle)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(cores, members // MIN_MEMBERS))
+
+
+def _train_share(indices: list[int]) -> list[RunMetrics]:
+    assert _FORKED is not None
+    task, runs = _FORKED
+    torch.set_num_threads(1)
+    return train_many(task, [runs[i] for i in indices])
+
+
+def train_many_processes(task: Task, runs: Sequence[RunSpec], processes: int) -> list[RunMetrics]:
+    """:func:`train_many` with the runs dealt over ``processes`` forked single-thread processes, each
+    vectorizing its share (runs ``k, k + processes, ...``). Results are in the order of ``runs`` and equal to
+    :func:`train_many`'s: a member's arithmetic does not depend on the others.
+
+    Forking shares the loaded task and the imported modules at no cost (no re-import, no pickling of data);
+    only the metrics come back. The workers touch no file: the caller stores the results.
+    """
+    global _FORKED
+    if processes <= 1:
+        return train_many(task, runs)
+    shares = [list(range(k, len(runs), processes)) for k in range(processes)]
+    _FORKED = (task, list(runs))
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_train_share, shares))
+    finally:
+        _FORKED = None
+    ordered: list[RunMetrics | None] = [None] * len(runs)
+    for share, metrics in zip(shares, results, strict=True):
+        for i, m in zip(share, metrics, strict=True):
+            ordered[i] = m
+    return [m for m in ordered if m is not None]
