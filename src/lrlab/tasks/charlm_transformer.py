@@ -154,7 +154,7 @@ def make_task(
         optimizer=OptimizerDefaults(name="adamw", lr=1e-2, betas=(0.9, 0.99), weight_decay=0.01),
         batch_size=16,
         epochs=1,
-        vmappable=True,
+        vmappable=False,  # attention has no vmap batching rule on the CPU: runs go one by one
         info={
             "corpus": "leading characters of sorted(stdlib/*.py)",
             "corpus_chars": str(len(text)),
