@@ -280,8 +280,8 @@ def run_experiment(experiment: Experiment, store: Store,
                 f"{len(group)} runs at once" + (f" in {processes} processes" if processes > 1 else "")
             on_start(label, done, total)
         ids = [store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env) for i in group]
-        if processes > 1:  # no per-step progress from the workers: the sweep bar moves when the group ends
-            results = train_many_processes(experiment.task, [runs[i] for i in group], processes)
+        if processes > 1:
+            results = train_many_processes(experiment.task, [runs[i] for i in group], processes, on_step)
         elif trainer == "vectorized":
             results = train_many(experiment.task, [runs[i] for i in group], on_step)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -31,6 +32,7 @@ class SweepProgress:
         )
         self._sweep: TaskID = self._progress.add_task("runs", total=total_runs, rate="")
         self._run: TaskID | None = None
+        self._rate_shown = 0.0
 
     def __enter__(self) -> SweepProgress:
         self._progress.__enter__()
@@ -48,11 +50,13 @@ class SweepProgress:
         self._progress.reset(self._run, description=label, total=self.steps_per_run, rate="")
 
     def on_step(self, step: int) -> None:
-        """One optimizer step done in the current run."""
+        """The current run (or group of runs) has done ``step`` optimizer steps."""
         if self._run is None:
             return
         self._progress.update(self._run, completed=step)
-        if step % 50 == 0:
+        now = time.monotonic()
+        if now - self._rate_shown >= 0.5:  # the rate's text, twice a second
+            self._rate_shown = now
             speed = self._progress.tasks[self._run].speed
             self._progress.update(self._run, rate=f"{speed:,.0f} steps/s" if speed else "")
 

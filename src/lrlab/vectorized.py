@@ -39,8 +39,9 @@ import platform
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -557,8 +558,9 @@ def _keep(tensors: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
 
 # ------------------------------------------------------------------------------------ several processes
 
-# (task, runs) of the group being split: set before the worker processes fork, so nothing is pickled to them
-_FORKED: tuple[Task, list[RunSpec]] | None = None
+# (task, runs, steps done per worker) of the group being split: set before the worker processes fork, so
+# nothing is pickled to them; each worker writes its step count into its own slot of the shared array
+_FORKED: tuple[Task, list[RunSpec], Any] | None = None
 
 
 def process_count(members: int) -> int:
@@ -570,29 +572,43 @@ def process_count(members: int) -> int:
     return max(1, min(cores, members // MIN_MEMBERS))
 
 
-def _train_share(indices: list[int]) -> list[RunMetrics]:
+def _train_share(worker: int, indices: list[int]) -> list[RunMetrics]:
     assert _FORKED is not None
-    task, runs = _FORKED
+    task, runs, steps_done = _FORKED
     torch.set_num_threads(1)
-    return train_many(task, [runs[i] for i in indices])
+
+    def count(step: int) -> None:
+        steps_done[worker] = step
+
+    return train_many(task, [runs[i] for i in indices], count)
 
 
-def train_many_processes(task: Task, runs: Sequence[RunSpec], processes: int) -> list[RunMetrics]:
+def train_many_processes(task: Task, runs: Sequence[RunSpec], processes: int,
+                         on_step: Callable[[int], None] | None = None) -> list[RunMetrics]:
     """:func:`train_many` with the runs dealt over ``processes`` forked single-thread processes, each
     vectorizing its share (runs ``k, k + processes, ...``). Results are in the order of ``runs`` and equal to
     :func:`train_many`'s: a member's arithmetic does not depend on the others.
 
     Forking shares the loaded task and the imported modules at no cost (no re-import, no pickling of data);
-    only the metrics come back. The workers touch no file: the caller stores the results.
+    only the metrics come back. The workers touch no file: the caller stores the results. ``on_step(step)``
+    is called about 5 times a second with the step the slowest worker has reached.
     """
     global _FORKED
     if processes <= 1:
-        return train_many(task, runs)
+        return train_many(task, runs, on_step)
+    context = multiprocessing.get_context("fork")
     shares = [list(range(k, len(runs), processes)) for k in range(processes)]
-    _FORKED = (task, list(runs))
+    steps_done = context.Array("l", processes, lock=False)
+    _FORKED = (task, list(runs), steps_done)
     try:
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_train_share, shares))
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = [pool.submit(_train_share, k, share) for k, share in enumerate(shares)]
+            while wait(futures, timeout=0.2).not_done:
+                if on_step is not None:
+                    on_step(min(steps_done))
+            results = [f.result() for f in futures]
+            if on_step is not None:
+                on_step(min(steps_done))
     finally:
         _FORKED = None
     ordered: list[RunMetrics | None] = [None] * len(runs)
