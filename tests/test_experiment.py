@@ -190,3 +190,9 @@ def test_vectorized_and_sequential_sweeps_store_the_same_runs(tmp_path: Path, on
         stored[trainer] = {(r.schedule, r.seed): (store.step_metrics(r.id), store.epoch_metrics(r.id))
                            for r in store.runs()}
     assert stored["vectorized"] == stored["sequential"]  # bitwise, for an MLP in float32
+
+
+def test_vectorized_trainer_for_a_task_that_cannot_is_refused_before_training() -> None:
+    config = parse_config({"task": "charlm-transformer", "trainer": "vectorized", "schedules": {"c": "cosine()"}})
+    with pytest.raises(ConfigError, match=r"^trainer='vectorized' is invalid for task 'charlm-transformer'"):
+        prepare(config)

@@ -159,6 +159,12 @@ def prepare(config: ExperimentConfig) -> Experiment:
     """Load the task and check that every schedule builds for this run length (one line per mistake)."""
     task = load_task(config.task)
     experiment = Experiment(config, task, config.peak_lr if isinstance(config.peak_lr, float) else None)
+    if config.trainer == "vectorized":  # refused before anything starts, not when the sweep reaches it
+        from lrlab.vectorized import can_vectorize
+
+        ok, why = can_vectorize(task)
+        if not ok:
+            raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
     first_seed = config.seed_list()[0]
     for name, run in experiment.runs():
         if run.seed != first_seed:
