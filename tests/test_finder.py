@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import doctest
 import json
 import math
@@ -30,7 +31,8 @@ from lrlab.finder import (
     valley,
 )
 from lrlab.finder_plot import plot_finder
-from lrlab.tasks import load_task
+from lrlab.tasks import OptimizerDefaults, load_task
+from lrlab.vectorized import MIN_MEMBERS
 
 # ---- helpers -------------------------------------------------------------------------------------------------
 
@@ -400,3 +402,34 @@ def test_describe_shows_the_lr_every_seed_and_how_to_use_it(digits_result) -> No
 def test_the_figure_is_written(digits_result, tmp_path: Path) -> None:
     path = plot_finder(digits_result, tmp_path / "sub" / "finder.png")
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("optimizer", "min_lr"), [
+    (None, 1e-2),  # the task's SGD with momentum; from 1e-2 two seeds diverge (at different steps), one does not
+    (OptimizerDefaults(name="adamw", lr=1e-3), 1e-6),
+])
+def test_batched_sweeps_equal_the_sequential_ones(optimizer: OptimizerDefaults | None, min_lr: float) -> None:
+    task = load_task("digits-mlp")
+    kwargs: dict[str, Any] = {"seeds": (0, 1, 2), "min_lr": min_lr, "max_lr": 10.0, "num_steps": 60,
+                              "optimizer": optimizer}
+    seen: list[int] = []
+    batched = find_lr_for_task(task, vectorize=True, on_seed=lambda seed, _: seen.append(seed), **kwargs)
+    sequential = find_lr_for_task(task, vectorize=False, **kwargs)
+    assert batched.settings["vectorized"] and not sequential.settings["vectorized"] and seen == [0, 1, 2]
+    assert any(c.stopped_early for c in sequential.curves)
+    for a, b in zip(batched.curves, sequential.curves, strict=True):
+        assert (a.lrs, a.losses, a.smoothed, a.stop_step, a.stopped_early, a.seed) == \
+            (b.lrs, b.losses, b.smoothed, b.stop_step, b.stopped_early, b.seed)
+    assert batched.curves == sequential.curves and batched.recommendation == sequential.recommendation
+
+
+def test_forced_batching_is_refused_where_it_cannot_run() -> None:
+    task = load_task("digits-mlp")
+    with pytest.raises(ValueError, match=r"vectorize=True is invalid for task 'digits-mlp': .*vmappable=False"):
+        find_lr_for_task(dataclasses.replace(task, vmappable=False), num_steps=10, vectorize=True)
+    with pytest.raises(ValueError, match=r"vectorize=True is invalid .*val=True"):
+        find_lr_for_task(task, num_steps=10, val=True, vectorize=True)
+    few = find_lr_for_task(task, seeds=(0, 1, 2), min_lr=1e-3, num_steps=30)
+    assert not few.settings["vectorized"]  # auto: below MIN_MEMBERS seeds, one sweep after another is faster
+    many = find_lr_for_task(task, seeds=range(MIN_MEMBERS), min_lr=1e-3, num_steps=30)
+    assert many.settings["vectorized"]

@@ -9,9 +9,9 @@ answered by pure functions of the recorded :class:`LRCurve`:
 - :func:`valley`: a point two thirds of the way down the curve's main descent;
 - :func:`minimum_div_10`: a tenth of the LR at the lowest smoothed loss.
 
-One sweep is one noisy sample. :func:`find_lr_for_task` repeats the sweep over seeds (init and data order)
-and :func:`recommend` combines every method on every seed into one LR with an interval, so a user sees how
-much the answer moves.
+One sweep is one noisy sample. :func:`find_lr_for_task` repeats the sweep over seeds (init and data order),
+all seeds at once as one batched model where the task allows (:mod:`lrlab.vectorized`), and :func:`recommend`
+combines every method on every seed into one LR with an interval, so a user sees how much the answer moves.
 
 A point of the curve is ``(lr_k, loss after the update made at lr_k)``: in the default mode the loss is that of
 the next training batch, measured before its own update (so a sweep of N updates costs N + 1 forward passes);
@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lrlab.tasks import OptimizerDefaults, Task, make_optimizer
+from lrlab.tasks import OptimizerDefaults, Task, cross_entropy, make_optimizer
 from lrlab.trainer import steps_per_epoch
+from lrlab.vectorized import MIN_MEMBERS, _batched_step, _keep, _stack, _VectorAdam, _VectorSGD, can_vectorize
 
 __all__ = [
     "METHODS",
@@ -571,6 +572,89 @@ def sweep_steps(task: Task, batch_size: int | None = None, epochs: int | None = 
     return max(MIN_SWEEP_STEPS, round(SWEEP_FRACTION * (task.epochs if epochs is None else epochs) * per_epoch))
 
 
+def _batch_seeds(task: Task, seeds: Sequence[int], val: bool, vectorize: bool | None) -> bool:
+    """Whether :func:`find_lr_for_task` runs the seeds' sweeps as one batched model (see its ``vectorize``)."""
+    if vectorize is not None and not isinstance(vectorize, bool):
+        raise ValueError(f"vectorize={vectorize!r} is invalid: expected True, False or None (auto)")
+    if vectorize is False:
+        return False
+    if val:
+        problem = "val=True records the validation loss, which only the sequential sweep measures"
+    elif vectorize is None and len(seeds) < MIN_MEMBERS:
+        problem = f"fewer than {MIN_MEMBERS} seeds (a batched step does not pay for itself below that)"
+    elif vectorize is None and task.loss_fn is not cross_entropy:
+        problem = "the loss is not lrlab.tasks.cross_entropy"
+    else:
+        ok, why = can_vectorize(task)
+        problem = None if ok else why
+    if problem is not None and vectorize:
+        raise ValueError(f"vectorize=True is invalid for task {task.name!r}: {problem}")
+    return problem is None
+
+
+def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefaults, batch_size: int,
+                    schedule: Sequence[float], smooth: float, diverge_factor: float) -> list[LRCurve]:
+    """:func:`find_lr`'s sweep (training-batch mode) for every seed at once, as one batched model.
+
+    Member k is ``seeds[k]``'s sweep in :func:`find_lr_for_task`, step for step: the same init and data order,
+    the same LR at each update, the optimizer's float operations one for one (:mod:`lrlab.vectorized`), the loss
+    *value* of the next batch computed outside vmap as the sequential sweep computes it, and its own smoothing
+    and divergence stop. A member that stops leaves the batch; the others go on unchanged. Each batched call
+    gives the loss recorded for update k and the gradient update k + 1 starts from (the sequential sweep reuses
+    that forward pass the same way).
+    """
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # find_lr_for_task's init, seed by seed
+        models.append(task.make_model().train())
+    params, buffers = _stack(models)
+    step_fn, loss_value = _batched_step(task, models[0])
+    sgd = defaults.name == "sgd"
+    optimizer = (_VectorSGD(params, defaults.weight_decay, defaults.nesterov) if sgd else
+                 _VectorAdam(params, defaults.weight_decay, defaults.betas[1], decoupled=defaults.name == "adamw"))
+    momentum = defaults.momentum if sgd else defaults.betas[0]
+    streams = [task_batches(task, batch_size, seed) for seed in seeds]
+    points: list[tuple[list[float], list[float], list[float]]] = [([], [], []) for _ in seeds]
+    stop_steps: list[int | None] = [None] * len(seeds)
+    avgs, bests = [0.0] * len(seeds), [math.inf] * len(seeds)
+    active = list(range(len(seeds)))  # members still sweeping, in batch order
+
+    def measure() -> tuple[dict[str, Tensor], list[float]]:
+        x, y = zip(*(next(streams[k]) for k in active), strict=True)
+        grads, aux = step_fn(params, buffers, torch.stack(x), torch.stack(y))
+        with torch.no_grad():  # each member's loss value exactly as the sequential sweep computes it
+            losses = torch.stack([loss_value(a, t) for a, t in zip(aux.unbind(0), y, strict=True)]).tolist()
+        return grads, losses
+
+    grads, _ = measure()  # the first batch: its loss is not recorded (no update has been made yet)
+    for k, lr in enumerate(schedule):
+        optimizer.step(params, grads, [lr] * len(active), [momentum] * len(active), k)
+        grads, losses = measure()  # the next batch's loss, before its own update; and that update's gradient
+        keep = []
+        for row, (member, measured) in enumerate(zip(active, losses, strict=True)):
+            if not math.isfinite(measured):
+                stop_steps[member] = k
+                continue
+            avgs[member] = smooth * avgs[member] + (1 - smooth) * measured
+            value = avgs[member] / (1 - smooth ** (k + 1))
+            for record, x in zip(points[member], (lr, measured, value), strict=True):
+                record.append(x)
+            if bests[member] > 0 and value > diverge_factor * bests[member]:
+                stop_steps[member] = k
+                continue
+            bests[member] = min(bests[member], value)
+            keep.append(row)
+        if len(keep) < len(active):  # stopped members leave the batch, frozen where they are
+            rows = torch.tensor(keep, dtype=torch.long)
+            active = [active[r] for r in keep]
+            if not active:
+                break
+            params, buffers, grads = _keep(params, rows), _keep(buffers, rows), _keep(grads, rows)
+            optimizer.keep(rows)
+    return [LRCurve(tuple(lrs), tuple(losses), tuple(smoothed), stop, smooth, seed)
+            for (lrs, losses, smoothed), stop, seed in zip(points, stop_steps, seeds, strict=True)]
+
+
 def find_lr_for_task(
     task: Task,
     *,
@@ -586,6 +670,7 @@ def find_lr_for_task(
     diverge_factor: float = 4.0,
     val: bool = False,
     on_seed: Callable[[int, LRCurve], None] | None = None,
+    vectorize: bool | None = None,
 ) -> FinderResult:
     """Run :func:`find_lr` on a fresh model of ``task`` for each seed and combine the sweeps.
 
@@ -601,7 +686,13 @@ def find_lr_for_task(
         epochs: the length of the run the LR is for, used only by the default ``num_steps`` (default: the task's).
         optimizer: the optimizer to sweep (default: the task's); its ``lr`` is ignored.
         val: record the validation loss after each update instead of the next training batch's.
-        on_seed: called with ``(seed, curve)`` after each sweep (progress display).
+        on_seed: called with ``(seed, curve)`` after each sweep (progress display); with batched sweeps, for
+            every seed in order once they have all finished.
+        vectorize: run the seeds' sweeps at once as one batched model (``torch.func``, as
+            :mod:`lrlab.vectorized` does), each seed's curve equal to its own sweep's (bitwise for MLPs on one
+            thread). None (default): when :func:`lrlab.vectorized.can_vectorize` allows, there are at least
+            ``MIN_MEMBERS`` (4) seeds, the loss is the built-in cross-entropy and ``val`` is False; False: one
+            sweep after another; True: batched, or ValueError when the task or the settings do not allow it.
 
     Returns:
         A :class:`FinderResult` with the curves, the recommendation, the band and the settings.
@@ -624,22 +715,30 @@ def find_lr_for_task(
         model.train()
         return loss
 
-    curves = []
+    batched = _batch_seeds(task, seeds, val, vectorize)
     with preserved_rng():
-        for seed in seeds:
-            torch.manual_seed(seed)
-            model = task.make_model()
-            model.train()
-            opt = make_optimizer(defaults, model.parameters(), lr=min_lr)
-            curve = find_lr(model, opt, task_batches(task, batch_size, seed), task.loss_fn, min_lr=min_lr,
-                            max_lr=max_lr, num_steps=num_steps, mode=mode, smooth=smooth,
-                            diverge_factor=diverge_factor, val_fn=val_loss if val else None, seed=seed)
-            curves.append(curve)
-            if on_seed is not None:
-                on_seed(seed, curve)
+        if batched:
+            curves = _batched_sweeps(task, seeds, defaults, batch_size, _sweep_lrs(min_lr, max_lr, num_steps, mode),
+                                     smooth, diverge_factor)
+            for seed, curve in zip(seeds, curves, strict=True):
+                if on_seed is not None:
+                    on_seed(seed, curve)
+        else:
+            curves = []
+            for seed in seeds:
+                torch.manual_seed(seed)
+                model = task.make_model()
+                model.train()
+                opt = make_optimizer(defaults, model.parameters(), lr=min_lr)
+                curve = find_lr(model, opt, task_batches(task, batch_size, seed), task.loss_fn, min_lr=min_lr,
+                                max_lr=max_lr, num_steps=num_steps, mode=mode, smooth=smooth,
+                                diverge_factor=diverge_factor, val_fn=val_loss if val else None, seed=seed)
+                curves.append(curve)
+                if on_seed is not None:
+                    on_seed(seed, curve)
     settings = {"seeds": seeds, "min_lr": min_lr, "max_lr": max_lr, "num_steps": num_steps, "mode": mode,
                 "batch_size": batch_size, "smooth": smooth, "diverge_factor": diverge_factor, "val": val,
-                "optimizer": {**defaults.__dict__, "betas": list(defaults.betas), "lr": None}}
+                "vectorized": batched, "optimizer": {**defaults.__dict__, "betas": list(defaults.betas), "lr": None}}
     return FinderResult(task.name, tuple(curves), recommend(curves), curve_band(curves), settings)
 
 
