@@ -269,3 +269,13 @@ def test_growing_schedules_overflow_to_inf_like_torch() -> None:
     assert Exponential(0.1, 2.0)(5000) == math.inf
     assert Step(1.0, 1, 10.0)(400) == math.inf
     assert MultiStep(1.0, list(range(1, 400)), 10.0)(399) == math.inf
+    assert Exponential(0.0, 2.0)(5000) == 0.0  # not 0 * inf = nan
+
+
+def test_sgdr_with_a_growing_peak_and_many_cycles_stays_defined() -> None:
+    from lrlab.schedules import CosineRestarts, Cyclic
+
+    assert CosineRestarts(0.0, 0.0, 1, 1.0, 2.0)(1025) == 0.0
+    assert CosineRestarts(1.0, 0.0, 1, 1.0, 2.0)(1025) == math.inf
+    assert Cyclic(0.1, 0.1, 1, mode="exp_range", gamma=2.0)(2000) == 0.1
+    assert Cyclic(0.1, 0.2, 1, mode="triangular2")(3000) == 0.1

@@ -94,9 +94,12 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, allowed))}")
 
 
-def power(base: float, exponent: float) -> float:
-    """``base ** exponent``, or ``inf`` where that overflows a float (as torch's tensors give; Python raises)."""
+def scaled_power(scale: float, base: float, exponent: float) -> float:
+    """``scale * base ** exponent``: ``inf`` where the power overflows a float (as torch's tensors give, where
+    Python raises), and 0 when ``scale`` is 0 (never ``0 * inf = nan``)."""
+    if scale == 0:
+        return 0.0
     try:
-        return base**exponent
+        return scale * base**exponent
     except OverflowError:
-        return math.inf
+        return math.copysign(math.inf, scale)

@@ -16,7 +16,7 @@ from lrlab.schedules._base import (
     check_nonneg,
     check_positive,
     check_range,
-    power,
+    scaled_power,
 )
 
 
@@ -72,7 +72,7 @@ class CosineRestarts(Schedule):
         cycle, into, length = self.cycle_at(step)
         if self.max_cycles is not None and cycle >= self.max_cycles:
             return self.min_lr
-        peak = self.init_lr * self.decay**cycle
+        peak = scaled_power(self.init_lr, self.decay, cycle)
         return self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * into / length)) / 2.0
 
 
@@ -119,8 +119,8 @@ class Cyclic(Schedule):
         if self.mode == "triangular":
             return 1.0
         if self.mode == "triangular2":
-            return 1 / 2.0 ** (cycle - 1)
-        return power(self.gamma, step)
+            return 0.5 ** (cycle - 1)  # underflows to 0, never overflows
+        return scaled_power(1.0, self.gamma, step)
 
     def value(self, step: int) -> float:
         up = float(self.step_size_up)
@@ -130,7 +130,8 @@ class Cyclic(Schedule):
         cycle = math.floor(1 + step / total)
         x = 1.0 + step / total - cycle
         height = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
-        amplitude = (self.max_lr - self.base_lr) * height * self._scale(cycle, step)
+        span = (self.max_lr - self.base_lr) * height
+        amplitude = span * self._scale(cycle, step) if span else 0.0  # never 0 * inf
         return self.max_lr - amplitude if self.descending else self.base_lr + amplitude
 
 

@@ -19,7 +19,7 @@ from lrlab.schedules._base import (
     check_int,
     check_nonneg,
     check_positive,
-    power,
+    scaled_power,
 )
 
 ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
@@ -66,7 +66,7 @@ class Step(Schedule):
         check_nonneg("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * power(self.gamma, step // self.step_size)
+        return scaled_power(self.init_lr, self.gamma, step // self.step_size)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class MultiStep(Schedule):
         check_nonneg("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * power(self.gamma, bisect.bisect_right(self.milestones, step))
+        return scaled_power(self.init_lr, self.gamma, bisect.bisect_right(self.milestones, step))
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Exponential(Schedule):
         check_positive("gamma", self.gamma)
 
     def value(self, step: int) -> float:
-        return self.init_lr * power(self.gamma, step)
+        return scaled_power(self.init_lr, self.gamma, step)
 
 
 @dataclass(frozen=True)
