@@ -125,7 +125,7 @@ SWEEP = textwrap.dedent("""
     import torch
     from lrlab.experiment import open_store, parse_config, prepare, run_experiment
     torch.set_num_threads(1)  # bit-for-bit reproducibility holds for one thread count (the CLI uses 1)
-    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3, "trainer": "sequential",
+    config = parse_config({"task": "digits-mlp", "epochs": 10, "seeds": 3, "trainer": "sequential",
                            "schedules": {"constant": "constant()", "cosine": "cosine()"}})
     run_experiment(prepare(config), open_store(sys.argv[1], config))
 """)
@@ -157,7 +157,7 @@ def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_p
     done_before = {k: r for k, r in before.items() if r.status == "done"}
     assert done_before and len(done_before) < 6
 
-    config = parse_config({"task": "digits-mlp", "epochs": 4, "seeds": 3, "trainer": "sequential",
+    config = parse_config({"task": "digits-mlp", "epochs": 10, "seeds": 3, "trainer": "sequential",
                            "schedules": {"constant": "constant()", "cosine": "cosine()"}})
     store = open_store(tmp_path, config)
     started = []
@@ -168,7 +168,7 @@ def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_p
     for key, record in done_before.items():
         assert after[key].wall_s == record.wall_s and after[key].id == record.id
     for record in after.values():  # nothing duplicated: every run holds exactly its own steps
-        assert len(store.epoch_metrics(record.id)["val_loss"]) == 4
+        assert len(store.epoch_metrics(record.id)["val_loss"]) == 10
     # the resumed runs equal uninterrupted ones (determinism)
     fresh = tmp_path / "fresh"
     clean = open_store(fresh, config)
