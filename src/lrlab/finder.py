@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from lrlab.tasks import OptimizerDefaults, Task, cross_entropy, make_optimizer
 from lrlab.trainer import steps_per_epoch
-from lrlab.vectorized import MIN_MEMBERS, _batched_step, _keep, _stack, _VectorAdam, _VectorSGD, can_vectorize
+from lrlab.vectorized import MIN_MEMBERS, _batched_step, _keep, _stack, can_vectorize, vector_optimizer
 
 __all__ = [
     "METHODS",
@@ -185,6 +185,40 @@ def _sweep_lrs(min_lr: float, max_lr: float, num_steps: int, mode: str) -> list[
     return [min_lr + (max_lr - min_lr) * k / (num_steps - 1) for k in range(num_steps)]
 
 
+@dataclass
+class _Recorder:
+    """One sweep's points and its stop rule, shared by :func:`find_lr` and the batched sweeps."""
+
+    smooth: float
+    diverge_factor: float
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    stop_step: int | None = None
+    avg: float = 0.0
+    best: float = math.inf
+
+    def add(self, k: int, lr: float, measured: float) -> bool:
+        """Record update ``k``'s point; False when the sweep stops there (a non-finite loss, or divergence)."""
+        if not math.isfinite(measured):
+            self.stop_step = k
+            return False
+        self.avg = self.smooth * self.avg + (1 - self.smooth) * measured
+        value = self.avg / (1 - self.smooth ** (k + 1))
+        self.lrs.append(lr)
+        self.losses.append(measured)
+        self.smoothed.append(value)
+        if self.best > 0 and value > self.diverge_factor * self.best:
+            self.stop_step = k
+            return False
+        self.best = min(self.best, value)
+        return True
+
+    def curve(self, seed: int | None) -> LRCurve:
+        """The recorded sweep as an :class:`LRCurve`."""
+        return LRCurve(tuple(self.lrs), tuple(self.losses), tuple(self.smoothed), self.stop_step, self.smooth, seed)
+
+
 def _check_sweep(min_lr: float, max_lr: float, num_steps: int, mode: str, smooth: float,
                  diverge_factor: float) -> None:
     if not (0 < min_lr < max_lr and math.isfinite(max_lr)):
@@ -265,10 +299,6 @@ def find_lr(
                          "LRs are kept as ratios to it)")
     ratios = [float(group["lr"]) / base for group in optimizer.param_groups]
     schedule = _sweep_lrs(min_lr, max_lr, num_steps, mode)
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    stop_step: int | None = None
     with preserved_rng(), _preserved(model, optimizer):
         stream = _cycle(batches)
 
@@ -282,7 +312,7 @@ def find_lr(
         loss = forward()
         if loss is None:
             raise ValueError("batches is empty: expected at least one (inputs, targets) batch")
-        avg, best = 0.0, math.inf
+        recorder = _Recorder(smooth, diverge_factor)
         for k, lr in enumerate(schedule):
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
                 group["lr"] = lr * ratio
@@ -298,22 +328,10 @@ def find_lr(
                 break  # a one-shot iterator ran dry
             else:
                 measured = float(next_loss.detach())
-            if not math.isfinite(measured):
-                stop_step = k
-                break
-            avg = smooth * avg + (1 - smooth) * measured
-            value = avg / (1 - smooth ** (k + 1))
-            lrs.append(lr)
-            losses.append(measured)
-            smoothed.append(value)
-            if best > 0 and value > diverge_factor * best:
-                stop_step = k
-                break
-            best = min(best, value)
-            if next_loss is None:
+            if not recorder.add(k, lr, measured) or next_loss is None:
                 break
             loss = next_loss
-    return LRCurve(tuple(lrs), tuple(losses), tuple(smoothed), stop_step, smooth, seed)
+    return recorder.curve(seed)
 
 
 # ---- suggestions: pure functions of a curve ------------------------------------------------------------------
@@ -609,14 +627,10 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
         models.append(task.make_model().train())
     params, buffers = _stack(models)
     step_fn, loss_value = _batched_step(task, models[0])
-    sgd = defaults.name == "sgd"
-    optimizer = (_VectorSGD(params, defaults.weight_decay, defaults.nesterov) if sgd else
-                 _VectorAdam(params, defaults.weight_decay, defaults.betas[1], decoupled=defaults.name == "adamw"))
-    momentum = defaults.momentum if sgd else defaults.betas[0]
+    optimizer = vector_optimizer(defaults, params)
+    momentum = defaults.momentum if defaults.name == "sgd" else defaults.betas[0]
     streams = [task_batches(task, batch_size, seed) for seed in seeds]
-    points: list[tuple[list[float], list[float], list[float]]] = [([], [], []) for _ in seeds]
-    stop_steps: list[int | None] = [None] * len(seeds)
-    avgs, bests = [0.0] * len(seeds), [math.inf] * len(seeds)
+    recorders = [_Recorder(smooth, diverge_factor) for _ in seeds]
     active = list(range(len(seeds)))  # members still sweeping, in batch order
 
     def measure() -> tuple[dict[str, Tensor], list[float]]:
@@ -630,20 +644,8 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
     for k, lr in enumerate(schedule):
         optimizer.step(params, grads, [lr] * len(active), [momentum] * len(active), k)
         grads, losses = measure()  # the next batch's loss, before its own update; and that update's gradient
-        keep = []
-        for row, (member, measured) in enumerate(zip(active, losses, strict=True)):
-            if not math.isfinite(measured):
-                stop_steps[member] = k
-                continue
-            avgs[member] = smooth * avgs[member] + (1 - smooth) * measured
-            value = avgs[member] / (1 - smooth ** (k + 1))
-            for record, x in zip(points[member], (lr, measured, value), strict=True):
-                record.append(x)
-            if bests[member] > 0 and value > diverge_factor * bests[member]:
-                stop_steps[member] = k
-                continue
-            bests[member] = min(bests[member], value)
-            keep.append(row)
+        keep = [row for row, (member, measured) in enumerate(zip(active, losses, strict=True))
+                if recorders[member].add(k, lr, measured)]
         if len(keep) < len(active):  # stopped members leave the batch, frozen where they are
             rows = torch.tensor(keep, dtype=torch.long)
             active = [active[r] for r in keep]
@@ -651,8 +653,7 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
                 break
             params, buffers, grads = _keep(params, rows), _keep(buffers, rows), _keep(grads, rows)
             optimizer.keep(rows)
-    return [LRCurve(tuple(lrs), tuple(losses), tuple(smoothed), stop, smooth, seed)
-            for (lrs, losses, smoothed), stop, seed in zip(points, stop_steps, seeds, strict=True)]
+    return [recorder.curve(seed) for recorder, seed in zip(recorders, seeds, strict=True)]
 
 
 def find_lr_for_task(

@@ -52,7 +52,7 @@ from lrlab.controllers import Plateau
 from lrlab.errors import ConfigError
 from lrlab.spec import build
 from lrlab.store import RunMetrics
-from lrlab.tasks import Task, cross_entropy
+from lrlab.tasks import OptimizerDefaults, Task, cross_entropy
 from lrlab.trainer import RunSpec, horizon_for
 
 __all__ = ["MIN_MEMBERS", "TRAINERS", "can_vectorize", "choose_trainer", "group_key", "group_runs", "process_count",
@@ -390,8 +390,8 @@ class _VectorAdam:
             p.addcdiv_(m * neg_step_sizes.like(p), denom)  # = addcdiv_(m, denom, value=-step_size)
 
 
-def _optimizer(run: RunSpec, params: dict[str, Tensor]) -> _VectorSGD | _VectorAdam:
-    opt = run.optimizer
+def vector_optimizer(opt: OptimizerDefaults, params: dict[str, Tensor]) -> _VectorSGD | _VectorAdam:
+    """The vectorized counterpart of ``make_optimizer(opt, ...)`` over stacked ``params``."""
     if opt.name == "sgd":
         return _VectorSGD(params, opt.weight_decay, opt.nesterov)
     return _VectorAdam(params, opt.weight_decay, opt.betas[1], decoupled=opt.name == "adamw")
@@ -481,7 +481,7 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
         models.append(task.make_model())
     params, buffers = _stack(models)
     (step_fn, loss_value), forward = _batched_step(task, models[0]), _batched_forward(models[0])
-    optimizer = _optimizer(runs[0], params)
+    optimizer = vector_optimizer(runs[0].optimizer, params)
     epochs, batch_size = runs[0].epochs, runs[0].batch_size
     n = len(task.x_train)
     per_epoch = max(1, n // batch_size)
