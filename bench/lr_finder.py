@@ -2,17 +2,22 @@
 the best peak LR of a grid?
 
 For each task: run the finder (3 seeds, its defaults), then train ``onecycle(max_lr=X)`` for every X of a
-log-spaced grid and for the finder's LR, 3 seeds each, and compare final validation losses. The finder's LR
-is "within noise" of the best grid point when Welch's t-test cannot tell them apart (p > 0.05), or its mean is
-within one standard deviation of the best's, or better. Judged twice: on the final validation loss and on the
-final validation accuracy (they can disagree: a high LR can raise accuracy and the loss together). A grid point
-with a diverged run ranks last.
+log-spaced grid and for the finder's LR, ``--seeds`` seeds each. Judged on three metrics, each against its own
+best grid point: the final validation loss (what lrlab's reports rank schedules by), the final validation
+accuracy, and the best validation loss over the run's epochs (the checkpoint early stopping would keep). They
+can disagree: a high LR can overfit the loss while raising the accuracy. A point is "within noise" of the best
+when Welch's t-test cannot tell them apart (p > 0.05), or its mean is within one standard deviation of the
+best's, or better. For each metric the table also lists the grid's own points within noise of its best (the
+"good region"), so one can see whether the metrics' good regions overlap at all. A grid point with a diverged
+run ranks last.
 
-    python bench/lr_finder.py                       # digits-mlp, mnist1d-mlp, mnist1d-cnn (~3-5 min, 2 CPUs)
-    python bench/lr_finder.py --charlm --jobs 2     # also charlm-transformer (AdamW; several more minutes)
+    python bench/lr_finder.py                       # digits-mlp, mnist1d-mlp, mnist1d-cnn (~10 min, 2 CPUs)
+    python bench/lr_finder.py --charlm --jobs 2     # also charlm-transformer (AdamW; ~15 more minutes)
     python bench/lr_finder.py --tasks digits-mlp --figures /tmp/finder   # one task, and the finder's figure
+    python bench/lr_finder.py --tasks charlm-transformer-pre,examples.my_task:make_task   # held-out tasks
+    python bench/lr_finder.py --tasks digits-mlp --optimizer adamw                        # held-out optimizer
 
-Prints one markdown table per task (paste into bench/RESULTS.md).
+Prints one markdown table per task and a summary (paste into bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import math
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,25 +37,48 @@ import torch
 from scipy import stats
 
 from lrlab.finder import find_lr_for_task
-from lrlab.tasks import load_task
+from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import RunSpec, train
 
 DEFAULT_TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
 CHARLM = "charlm-transformer"
-# peak-LR grids: SGD-momentum tasks and Adam-family tasks live a few decades apart
-GRIDS = {"sgd": (1e-3, 1.0), "adam": (1e-4, 1e-1), "adamw": (1e-4, 1e-1)}
+# peak-LR grids (decades): SGD-momentum tasks and Adam-family tasks live a few decades apart
+GRIDS = {"sgd": (-3, 0), "adam": (-4, 0), "adamw": (-4, 0)}
+# --optimizer: standard settings for a held-out check (the LR is the schedule's)
+OPTIMIZERS = {"sgd": OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9),
+              "adam": OptimizerDefaults(name="adam", lr=1e-3),
+              "adamw": OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01)}
 
 
-def _one_run(task_name: str, max_lr: float, seed: int, epochs: int | None) -> tuple[float, float]:
-    """Final validation loss and accuracy of one OneCycle run (inf, nan when it diverged)."""
+@dataclass(frozen=True)
+class Metric:
+    """One way to judge a run: its key in :func:`_one_run`'s result, its label, and +1 (lower is better) or -1."""
+
+    index: int
+    label: str
+    sign: float
+    scale: float
+    digits: int
+
+
+METRICS = (Metric(0, "final val loss", 1, 1, 4), Metric(1, "final val acc %", -1, 100, 1),
+           Metric(2, "best-epoch val loss", 1, 1, 4))
+
+
+def _one_run(task_name: str, max_lr: float, seed: int, epochs: int | None,
+             optimizer: OptimizerDefaults | None) -> tuple[float, float, float]:
+    """Final validation loss, final validation accuracy and lowest per-epoch validation loss of one OneCycle run
+    (inf, nan, inf when it diverged)."""
     torch.set_num_threads(1)
     task = load_task(task_name)
-    run = RunSpec(f"onecycle(max_lr={max_lr!r})", seed, epochs or task.epochs, task.batch_size, task.optimizer)
+    run = RunSpec(f"onecycle(max_lr={max_lr!r})", seed, epochs or task.epochs, task.batch_size,
+                  optimizer or task.optimizer)
     metrics = train(task, run)
     if metrics.diverged_step is not None or not metrics.epochs:
-        return math.inf, math.nan
+        return math.inf, math.nan, math.inf
     last = metrics.epochs[-1]
-    return float(last["val_loss"]), float(last["val_acc"]) if last["val_acc"] is not None else math.nan
+    acc = float(last["val_acc"]) if last["val_acc"] is not None else math.nan
+    return float(last["val_loss"]), acc, min(float(e["val_loss"]) for e in metrics.epochs)
 
 
 def _summary(values: list[float]) -> tuple[float, float]:
@@ -65,87 +95,124 @@ def _rank(values: list[float], sign: float) -> float:
     return sign * mean if math.isfinite(mean) else math.inf
 
 
-def _compare(finder: list[float], best: list[float], sign: float) -> tuple[float, bool, bool]:
-    """Welch's p-value, whether the finder is within noise of the best (p > 0.05, or within one of the best's
+def _compare(candidate: list[float], best: list[float], sign: float) -> tuple[float, bool, bool]:
+    """Welch's p-value, whether ``candidate`` is within noise of ``best`` (p > 0.05, or within one of the best's
     standard deviations, or better), and whether it is better."""
-    f_mean, _ = _summary(finder)
+    c_mean, _ = _summary(candidate)
     b_mean, b_std = _summary(best)
-    if not math.isfinite(f_mean):
+    if not math.isfinite(c_mean):
         return math.nan, False, False
-    with np.errstate(all="ignore"):
-        p = float(stats.ttest_ind(finder, best, equal_var=False).pvalue)
-    better = sign * f_mean < sign * b_mean
-    within = better or abs(f_mean - b_mean) <= b_std or (math.isfinite(p) and p > 0.05)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical samples: p is nan, decided by the other rules
+        p = float(stats.ttest_ind(candidate, best, equal_var=False).pvalue)
+    better = sign * c_mean < sign * b_mean
+    within = better or abs(c_mean - b_mean) <= b_std or (math.isfinite(p) and p > 0.05)
     return p, within, better
 
 
-def _verdict(metric: str, p: float, within: bool, better: bool) -> str:
-    word = "within noise" if within else "NOT within noise"
-    return f"{metric}: p = {p:.2g}, **{word}**" + (" (better)" if better else "")
+def _region(lrs: list[float]) -> str:
+    return f"{lrs[0]:.3g}" if len(lrs) == 1 else f"{lrs[0]:.3g} – {lrs[-1]:.3g} ({len(lrs)} points)"
 
 
-def bench_task(name: str, seeds: int, grid_points: int, epochs: int | None, pool: ProcessPoolExecutor,
-               figures: Path | None) -> str:
+def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optimizer: OptimizerDefaults | None,
+               pool: ProcessPoolExecutor, figures: Path | None) -> tuple[str, str]:
+    """Run one task's finder and grid; return its markdown section and its summary row.
+
+    Trained besides the grid: the recommendation and each method's own pick (the median over the finder's seeds),
+    so the table shows how every suggestion rule does, not only the combined one.
+    """
     task = load_task(name)
+    title = f"{name}, {optimizer.name}" if optimizer else name
+    used = f"{optimizer.name} instead of {task.optimizer.name}" if optimizer else task.optimizer.name
     start = time.perf_counter()
-    result = find_lr_for_task(task, seeds=range(seeds))
+    result = find_lr_for_task(task, seeds=range(3), optimizer=optimizer)
     finder_s = time.perf_counter() - start
     rec = result.recommendation
     if figures is not None:
         from lrlab.finder_plot import plot_finder
-        plot_finder(result, figures / f"{name}.png")
-    low, high = GRIDS[task.optimizer.name]
-    grid = [float(v) for v in np.geomspace(low, high, grid_points)]
-    lrs = [*grid, rec.lr]
+        plot_finder(result, figures / f"{title.replace(', ', '-').replace(':', '_')}.png")
+    low, high = GRIDS[(optimizer or task.optimizer).name]
+    grid = [float(v) for v in np.logspace(low, high, (high - low) * per_decade + 1)]
+    picks = {"**finder**": rec.lr, **{m: v for m, v in rec.per_method.items() if v is not None}}
+    lrs = list(dict.fromkeys([*grid, *picks.values()]))  # a pick equal to another LR is trained once
     start = time.perf_counter()
-    jobs = {(i, seed): pool.submit(_one_run, name, lr, seed, epochs) for i, lr in enumerate(lrs)
+    jobs = {(i, seed): pool.submit(_one_run, name, lr, seed, epochs, optimizer) for i, lr in enumerate(lrs)
             for seed in range(seeds)}
     runs = {key: job.result() for key, job in jobs.items()}
     train_s = time.perf_counter() - start
-    loss = [[runs[i, s][0] for s in range(seeds)] for i in range(len(lrs))]
-    acc = [[runs[i, s][1] for s in range(seeds)] for i in range(len(lrs))]
-    finder = len(lrs) - 1
-    best_loss = min(range(len(grid)), key=lambda i: _rank(loss[i], 1))
-    best_acc = min(range(len(grid)), key=lambda i: _rank(acc[i], -1))
+    values = {m.label: [[runs[i, s][m.index] for s in range(seeds)] for i in range(len(lrs))] for m in METRICS}
+    best = {m.label: min(range(len(grid)), key=lambda i, m=m: _rank(values[m.label][i], m.sign)) for m in METRICS}
+    good = {m.label: [i for i in range(len(grid))
+                      if _compare(values[m.label][i], values[m.label][best[m.label]], m.sign)[1]] for m in METRICS}
 
-    def cell(values: list[float], scale: float, digits: int) -> str:
-        mean, std = _summary(values)
+    def verdict(m: Metric, lr: float) -> tuple[float, bool, bool]:
+        return _compare(values[m.label][lrs.index(lr)], values[m.label][best[m.label]], m.sign)
+
+    def cell(m: Metric, i: int) -> str:
+        mean, std = _summary(values[m.label][i])
         if not math.isfinite(mean):
-            return f"diverged ({sum(not math.isfinite(v) for v in values)}/{seeds})"
-        return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
+            return f"diverged ({sum(not math.isfinite(v) for v in values[m.label][i])}/{seeds})"
+        mark = "**" if i == best[m.label] else ""
+        text = f"{mark}{m.scale * mean:.{m.digits}f} ± {m.scale * std:.{m.digits}f}{mark}"
+        return text + (" ·" if i in good[m.label] and i != best[m.label] else "")
 
-    def row(i: int) -> str:
-        notes = [text for flag, text in ((i == best_loss, "best loss"), (i == best_acc, "best acc")) if flag]
-        if i == finder:
-            notes = [_verdict("loss", *_compare(loss[i], loss[best_loss], 1)),
-                     _verdict("acc", *_compare(acc[i], acc[best_acc], -1))]
-        label = "**finder**" if i == finder else "grid"
-        return f"| {label} | {lrs[i]:.3g} | {cell(loss[i], 1, 4)} | {cell(acc[i], 100, 1)} | {'; '.join(notes)} |"
+    def row(label: str, lr: float) -> str:
+        return f"| {label} | {lr:.3g} | " + " | ".join(cell(m, lrs.index(lr)) for m in METRICS) + " |"
 
+    def said(m: Metric, lr: float) -> str:
+        p, within, better = verdict(m, lr)
+        word = "within noise" if within else "**NOT** within noise"
+        return f"{word} (p = {p:.2g}{', better' if better else ''})"
+
+    def yes(m: Metric, lr: float) -> str:
+        return "yes" if verdict(m, lr)[1] else "**no**"
+
+    edges = [m.label for m in METRICS if best[m.label] in (0, len(grid) - 1)]
     per_method = ", ".join(f"{k} {v:.3g}" if v is not None else f"{k} -" for k, v in rec.per_method.items())
-    lines = [
-        f"### {name} ({task.optimizer.name}, {epochs or task.epochs} epochs, {seeds} seeds)",
+    both = [lrs[i] for i in good[METRICS[0].label] if i in good[METRICS[1].label]]
+    loss = METRICS[0]
+    section = "\n".join([
+        f"### {name} ({used}, {epochs or task.epochs} epochs, {seeds} seeds per point)",
         "",
-        f"Finder: {result.settings['num_steps']} updates from {result.settings['min_lr']:g} to "
-        f"{result.settings['max_lr']:g}, {finder_s:.1f} s for {seeds} sweeps; recommended **{rec.lr:.3g}** "
+        f"Finder: 3 sweeps of {result.settings['num_steps']} updates from {result.settings['min_lr']:g} to "
+        f"{result.settings['max_lr']:g}, {finder_s:.1f} s; recommended **{rec.lr:.3g}** "
         f"(interval {rec.low:.3g} – {rec.high:.3g}; per method: {per_method}). Training: {train_s:.0f} s.",
         "",
-        "| run | OneCycle max_lr | final val loss (mean ± std) | final val acc % (mean ± std) | vs best grid point |",
-        "|---|---|---|---|---|",
-        *(row(i) for i in range(len(lrs))),
+        "| run | OneCycle max_lr | " + " | ".join(m.label + " (mean ± std)" for m in METRICS) + " |",
+        "|---|---|" + "---|" * len(METRICS),
+        *(row("grid", lr) for lr in grid),
+        *(row(label, lr) for label, lr in picks.items()),
         "",
-    ]
-    return "\n".join(lines)
+        "Bold: the best grid point of each metric; ·: a grid point within noise of it.",
+        "",
+        *(f"- {m.label}: best grid point {grid[best[m.label]]:.3g}, good region "
+          f"{_region([grid[i] for i in good[m.label]])}; the finder's {rec.lr:.3g} is {said(m, rec.lr)}"
+          for m in METRICS),
+        "- each method's pick, on the final val loss: "
+        + "; ".join(f"{label} {lr:.3g} {said(loss, lr)}" for label, lr in list(picks.items())[1:]),
+        f"- grid points within noise of the best on both final loss and final accuracy: "
+        f"{', '.join(f'{v:.3g}' for v in both) if both else '**none**'}",
+        *([f"- **the best grid point is at the grid's edge** for: {', '.join(edges)}"] if edges else []),
+        "",
+    ])
+    summary = (f"| {title} | {rec.lr:.3g} ({rec.low:.3g} – {rec.high:.3g}) | "
+               + " | ".join(f"{grid[best[m.label]]:.3g}; {yes(m, rec.lr)} (p = {verdict(m, rec.lr)[0]:.2g})"
+                            for m in METRICS)
+               + " | " + ", ".join(f"{label} {yes(loss, lr)}" for label, lr in list(picks.items())[1:])
+               + f" | {'yes' if both else '**no**'} |")
+    return section, summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task names")
     parser.add_argument("--charlm", action="store_true", help=f"also run {CHARLM} (slow on a CPU)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--grid", type=int, default=6, help="peak LRs in the grid (log-spaced)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per grid point (the finder uses 3)")
+    parser.add_argument("--per-decade", type=int, default=3, help="grid points per decade of peak LR")
     parser.add_argument("--epochs", type=int, default=None, help="override every task's epochs (default: task's)")
     parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
+                        help="replace every task's optimizer by this one with standard settings (a held-out check)")
     parser.add_argument("--figures", type=Path, default=None, help="write each finder figure here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # tiny models: one thread each is fastest and leaves the other cores to --jobs
@@ -153,9 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# python {' '.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])}")
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPUs, jobs={args.jobs}\n")
     start = time.perf_counter()
+    rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for name in names:
-            print(bench_task(name, args.seeds, args.grid, args.epochs, pool, args.figures), flush=True)
+            section, row = bench_task(name, args.seeds, args.per_decade, args.epochs,
+                                      OPTIMIZERS.get(args.optimizer), pool, args.figures)
+            print(section, flush=True)
+            rows.append(row)
+    print("Summary (each metric: best grid point; is the finder within noise of it?):\n")
+    print("| task | finder's LR (interval) | " + " | ".join(m.label for m in METRICS)
+          + " | each method's pick, by final val loss | any grid LR good on final loss and acc? |")
+    print("|---|---|" + "---|" * (len(METRICS) + 2))
+    print("\n".join(rows) + "\n")
     print(f"total: {time.perf_counter() - start:.0f} s")
     return 0
 

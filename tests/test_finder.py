@@ -397,6 +397,7 @@ def test_describe_shows_the_lr_every_seed_and_how_to_use_it(digits_result) -> No
     assert f"recommended peak LR: {lr}" in text and f"onecycle(max_lr={lr})" in text
     assert f"OneCycleLR(optimizer, max_lr={lr}, total_steps=440)" in text
     assert [line.split()[0] for line in text.splitlines()[4:8]] == ["0", "1", "2", "median"]
+    assert "also try half and twice it" in text.splitlines()[-1]
 
 
 def test_the_figure_is_written(digits_result, tmp_path: Path) -> None:
