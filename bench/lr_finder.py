@@ -110,7 +110,8 @@ def _compare(candidate: list[float], best: list[float], sign: float) -> tuple[fl
     return p, within, better
 
 
-def _region(lrs: list[float]) -> str:
+def _region_text(lrs: list[float]) -> str:
+    """A good region as text: its first and last grid LR and how many points it holds."""
     return f"{lrs[0]:.3g}" if len(lrs) == 1 else f"{lrs[0]:.3g} – {lrs[-1]:.3g} ({len(lrs)} points)"
 
 
@@ -186,7 +187,7 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
         "Bold: the best grid point of each metric; ·: a grid point within noise of it.",
         "",
         *(f"- {m.label}: best grid point {grid[best[m.label]]:.3g}, good region "
-          f"{_region([grid[i] for i in good[m.label]])}; the finder's {rec.lr:.3g} is {said(m, rec.lr)}"
+          f"{_region_text([grid[i] for i in good[m.label]])}; the finder's {rec.lr:.3g} is {said(m, rec.lr)}"
           for m in METRICS),
         "- each method's pick, on the final val loss: "
         + "; ".join(f"{label} {lr:.3g} {said(loss, lr)}" for label, lr in list(picks.items())[1:]),
