@@ -27,16 +27,15 @@ import math
 import os
 import sys
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from lrlab.finder import find_lr_for_task
+from lrlab.report.stats import compare as welch
 from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import RunSpec, train
 
@@ -102,9 +101,7 @@ def _compare(candidate: list[float], best: list[float], sign: float) -> tuple[fl
     b_mean, b_std = _summary(best)
     if not math.isfinite(c_mean):
         return math.nan, False, False
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # identical samples: p is nan, decided by the other rules
-        p = float(stats.ttest_ind(candidate, best, equal_var=False).pvalue)
+    p = welch(candidate, best).p_value
     better = sign * c_mean < sign * b_mean
     within = better or abs(c_mean - b_mean) <= b_std or (math.isfinite(p) and p > 0.05)
     return p, within, better
