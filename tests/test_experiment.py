@@ -16,7 +16,7 @@ import torch
 
 from lrlab.errors import ConfigError
 from lrlab.experiment import load_config, open_store, parse_config, prepare, run_experiment
-from lrlab.store import Store
+from lrlab.store import STORE_NAME, Store
 from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import RunSpec, train
 
@@ -65,6 +65,35 @@ def test_yaml_config_errors(tmp_path: Path) -> None:
             load_config(tmp_path / name)
 
 
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)) + "seeds: *j\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (ALIAS_BOMB, r"aliases \(\*a\) are not allowed in a config, line 2"),
+    ("task: digits-mlp\nschedules:\n  fast: cosine()\n  fast: onecycle()\n", r"duplicate key 'fast', line 4"),
+    ("epochs: 3\nepochs: 4\n", r"duplicate key 'epochs', line 2"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"is not UTF-8 text \(byte 0\)"),
+    ("task: caf\u00e9\x00\n", r"not valid YAML"),
+    ("a: " + "[" * 20_000 + "]" * 20_000 + "\n", r"nested too deeply"),
+], ids=["alias-bomb", "duplicate-schedule", "duplicate-key", "binary", "control-character", "deep"])
+def test_hostile_yaml_is_one_line(tmp_path: Path, text: str | bytes, message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(path)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
+def test_error_lines_abridge_huge_values() -> None:
+    nested: list = ["x"] * 9
+    for _ in range(12):  # 9**13 leaves: its full repr would not fit in memory
+        nested = [nested] * 9
+    with pytest.raises(ConfigError) as error:
+        parse_config(small(schedules=nested))
+    assert str(error.value).startswith("schedules=[[[[...]") and len(str(error.value)) < 300
+
+
 @pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("examples/*.yaml")), ids=lambda p: p.name)
 def test_shipped_example_configs_are_valid(path: Path) -> None:
     prepare(parse_config(load_config(path)))
@@ -111,11 +140,53 @@ def test_divergence_is_detected_and_stored_and_the_sweep_goes_on(tmp_path: Path)
 
 def test_a_store_refuses_a_different_experiment(tmp_path: Path) -> None:
     config = parse_config(small(seeds=1, epochs=1))
-    run_experiment(prepare(config), open_store(tmp_path, config))
+    with open_store(tmp_path, config) as store:
+        run_experiment(prepare(config), store)
     with pytest.raises(ConfigError, match=r"different experiment.*epochs"):
         open_store(tmp_path, parse_config(small(seeds=1, epochs=3)))
     open_store(tmp_path, parse_config(small(seeds=3, epochs=1))).close()  # more seeds: the same experiment
     open_store(tmp_path, parse_config(small(epochs=3)), fresh=True).close()
+
+
+def test_the_config_is_stored_when_the_store_is_opened(tmp_path: Path) -> None:
+    config = parse_config(small(seeds=1, epochs=3))
+    with open_store(tmp_path, config):
+        pass
+    with Store(tmp_path, readonly=True) as store:
+        assert store.meta("config")["epochs"] == 3
+    with pytest.raises(ConfigError, match=r"different experiment.*epochs"):  # before any run was trained
+        open_store(tmp_path, parse_config(small(seeds=1, epochs=8)))
+
+
+def test_a_store_with_an_unreadable_config_is_one_line(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.set_meta("config", {"task": "digits-mlp", "epochs": "many", "from_the_future": 1})
+    with pytest.raises(ConfigError, match=r"holds a config this lrlab cannot read .*--fresh"):
+        open_store(tmp_path, parse_config(small()))
+
+
+def test_fresh_deletes_the_earlier_report_too(tmp_path: Path) -> None:
+    with Store(tmp_path):
+        pass
+    (tmp_path / "figures").mkdir()
+    for name in ("report.html", "summary.csv", "figures/lr.png"):
+        (tmp_path / name).write_text("old")
+    (tmp_path / "notes.txt").write_text("the user's own")
+    open_store(tmp_path, parse_config(small()), fresh=True).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lrlab.lock", STORE_NAME, "notes.txt"]
+
+
+def test_fresh_from_a_second_process_is_refused_and_deletes_nothing(tmp_path: Path) -> None:
+    config = parse_config(small(seeds=1, epochs=1))
+    with open_store(tmp_path, config) as store:
+        run_experiment(prepare(config), store)
+        code = subprocess.run([sys.executable, "-m", "lrlab", "compare", "--task", "digits-mlp", "--epochs", "1",
+                               "--seeds", "1", "--schedules", "constant()", "--out", str(tmp_path), "--fresh"],
+                              capture_output=True, text=True, timeout=120)
+        assert code.returncode == 2 and code.stdout == ""
+        assert code.stderr.strip() == (f"lrlab: error: out={str(tmp_path)!r} is in use by another lrlab process "
+                                       f"(pid {os.getpid()}): wait for it to finish, or use another --out")
+        assert len(store.finished_runs()) == 2  # still there, in the same file
 
 
 # ---- resume after kill -9 ---------------------------------------------------------------------------------

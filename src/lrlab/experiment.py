@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,9 +22,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import lrlab
-from lrlab.errors import ConfigError
+from lrlab.errors import ConfigError, short_repr
 from lrlab.spec import SpecError, build
-from lrlab.store import STORE_NAME, Store
+from lrlab.store import STORE_NAME, Store, WriterLock
 from lrlab.tasks import DEFAULT_TASK, OptimizerDefaults, Task, load_task
 from lrlab.trainer import RunSpec, horizon_for, train
 
@@ -106,7 +107,7 @@ class ExperimentConfig(BaseModel):
 def _pydantic_error_line(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "config"
-    return f"{field}={first.get('input')!r} is invalid: {first['msg'].removeprefix('Value error, ')}"
+    return f"{field}={short_repr(first.get('input'))} is invalid: {first['msg'].removeprefix('Value error, ')}"
 
 
 def parse_config(data: dict[str, Any]) -> ExperimentConfig:
@@ -117,16 +118,45 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
         raise ConfigError(_pydantic_error_line(exc)) from None
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, stricter: no aliases (a config needs none, and they make "billion laughs" bombs),
+    no duplicate keys (YAML would keep the last one silently, dropping a schedule of the same name)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed in a config, line "
+                                 f"{event.start_mark.line + 1}")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.YAMLError(f"duplicate key {short_repr(key)}, line {key_node.start_mark.line + 1}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML experiment file into a mapping (validated later, after command-line overrides)."""
+    """Read a YAML experiment file into a mapping (validated later, after command-line overrides).
+
+    A config is as powerful as code: its ``task:`` and any ``fn(path=module:attr)`` spec import that module.
+    """
+    name = short_repr(str(path))
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_ConfigLoader)  # a SafeLoader subclass
     except OSError as exc:
-        raise ConfigError(f"config={str(path)!r} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"config={name} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config={name} is not UTF-8 text (byte {exc.start}): expected a YAML file") from None
+    except RecursionError:
+        raise ConfigError(f"config={name} is nested too deeply: expected a flat YAML mapping") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config={str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config={name} is not valid YAML: {short_repr(str(exc).splitlines()[0], 200)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config={str(path)!r} is invalid: expected a mapping of keys (task, epochs, schedules...)")
+        raise ConfigError(f"config={name} is invalid: expected a mapping of keys (task, epochs, schedules...)")
     return data
 
 
@@ -194,24 +224,47 @@ def _experiment_identity(config: ExperimentConfig) -> dict[str, Any]:
     return config.model_dump(exclude={"seeds", "schedules", "title", "target_acc", "trainer", "max_members"})
 
 
-def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -> Store:
-    """Open the results directory's store for this config; ``fresh`` deletes earlier results first.
+#: what ``lrlab compare`` and ``lrlab report`` write beside the store; ``--fresh`` deletes them with it
+REPORT_OUTPUTS = ("report.html", "summary.csv", "figures")
 
-    Raises :class:`ConfigError` when the directory holds results of a different experiment.
+
+def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -> Store:
+    """Open the results directory's store for writing this config, holding the directory's lock until
+    :meth:`Store.close`; ``fresh`` deletes the earlier store and report first (under the lock).
+
+    The config is compared with the stored one and, in a store that has none, stored, in one transaction.
+    Raises :class:`ConfigError` when another process writes the directory, or when it holds results of a
+    different experiment.
     """
     out = Path(out)
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            (out / (STORE_NAME + suffix)).unlink(missing_ok=True)
-    store = Store(out)
-    stored = store.meta("config")
-    if stored is not None:
-        previous = _experiment_identity(ExperimentConfig.model_validate(stored))
-        if previous != _experiment_identity(config):
-            changed = sorted(k for k in previous if previous[k] != _experiment_identity(config)[k])
-            store.close()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = WriterLock(out)
+    try:
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                (out / (STORE_NAME + suffix)).unlink(missing_ok=True)
+            for name in REPORT_OUTPUTS:
+                path = out / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        store = Store(out, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        stored = store.claim_meta("config", config.model_dump())
+        try:
+            previous = _experiment_identity(ExperimentConfig.model_validate(stored))
+        except ValidationError as exc:
+            raise ConfigError(f"out={str(out)!r} holds a config this lrlab cannot read ({_pydantic_error_line(exc)}): "
+                              "use --fresh to start over, or another --out") from None
+        current = _experiment_identity(config)
+        if previous != current:
+            changed = sorted(k for k in previous if previous[k] != current[k])
             raise ConfigError(f"out={str(out)!r} holds results of a different experiment (changed: "
                               f"{', '.join(changed)}): use --fresh to start over, or another --out")
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

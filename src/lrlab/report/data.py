@@ -164,7 +164,7 @@ def load_study(directory: str | Path) -> Study:
     directory = Path(directory)
     if not (directory / STORE_NAME).is_file():
         raise ConfigError(f"directory={str(directory)!r} holds no results ({STORE_NAME}): run `lrlab compare` first")
-    store = Store(directory)
+    store = Store(directory, readonly=True)  # a reader: no lock, nothing written
     try:
         config = store.meta("config") or {}
         task = store.meta("task") or {}
