@@ -400,6 +400,23 @@ def test_warmup_alone_ramps_to_the_optimizer_lr():
     assert plan.lr(0) == 0.0 and plan.lr(50) == pytest.approx(0.05) and plan.lr(100) == plan.lr(999) == 0.1
 
 
+def test_a_warmup_into_a_warmup_ramps_to_its_start():
+    plan = build("warmup(steps=4) >> warmup(steps=2, start=0.5) >> constant(lr=1.0)", Horizon(10))
+    assert plan.lr_values(8) == pytest.approx([0.0, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0, 1.0], abs=1e-15)
+
+
+def test_a_chain_of_2000_pieces_builds_evaluates_and_pickles():
+    """A chain is one flat join: its length is not limited by Python's recursion limit."""
+    pieces = ["constant(lr=1.0, steps=1)", "warmup(steps=1)", "constant(lr=0.5, steps=1)", "warmup(steps=1)"] * 500
+    text = " >> ".join([*pieces[:-1], "cosine()"])
+    assert str(parse(text)) == text and parse(text).parts[-1] == Call("cosine")
+    plan = pickle.loads(pickle.dumps(build(text, Horizon(total_steps=2100, base_lr=0.1))))
+    values = plan.lr_values()
+    expected = [1.0, 0.0, 0.5, 0.0] * 500  # every warmup lasts one step, so it is at its start, 0
+    assert values[:1996] == expected[:1996]
+    assert values[1999:] == pytest.approx([cosine(t, 0.1, 0.0, 101) for t in range(101)], rel=1e-12)
+
+
 def test_plan_and_spec_error_pickle():
     plan = build("warmup(steps=10) >> cosine() * plateau()", H)
     copy = pickle.loads(pickle.dumps(plan))

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -1024,16 +1025,26 @@ def _build_chain(chain: Chain, ctx: _Context) -> _Built:
                             duration=None if built.ramp else built.duration, ramp=None)
         pieces.append(built)
         warmup_before = built.ramp.steps if built.ramp else None
-    lr = pieces[-1].lr
-    for piece in reversed(pieces[:-1]):
-        assert piece.duration is not None and lr is not None
-        if piece.ramp is not None:
-            lr = Warmup(lr, piece.duration, piece.ramp.shape, piece.ramp.start)
-        else:
-            assert piece.lr is not None
-            lr = join([piece.lr, lr], [piece.duration])
     duration = None if pieces[-1].duration is None else used + pieces[-1].duration
-    return _Built(lr, duration, _chain_momentum(pieces), pieces[-1].plateau)
+    return _Built(_chain_lr(pieces), duration, _chain_momentum(pieces), pieces[-1].plateau)
+
+
+def _chain_lr(pieces: list[_Built]) -> Schedule:
+    """The pieces' LR schedules as one flat :class:`~lrlab.schedules.Join` (never nested, so a chain of any
+    length is evaluated without recursion). A warmup ramps up to the start of the piece after it."""
+    schedules: list[Schedule] = []
+    for piece in reversed(pieces):
+        if piece.ramp is None:
+            assert piece.lr is not None
+            schedules.append(piece.lr)
+            continue
+        following = schedules[-1]
+        if isinstance(following, Warmup):  # a warmup into a warmup: ramp to its (fixed) start, not through it
+            following = Constant(following(0))
+        schedules.append(Warmup(following, piece.ramp.steps, piece.ramp.shape, piece.ramp.start))
+    schedules.reverse()
+    boundaries = list(itertools.accumulate(piece.duration or 0 for piece in pieces[:-1]))
+    return join(schedules, boundaries)
 
 
 def _chain_momentum(pieces: list[_Built]) -> Schedule | None:
