@@ -497,6 +497,18 @@ def test_other_parse_errors_point_at_the_token(text, found, words):
     assert at_column(error).startswith(found) and words in error.reason
 
 
+def test_brackets_nested_too_deeply_are_one_line():
+    error = spec_error(parse, "(" * 1000 + "cosine()" + ")" * 1000)
+    assert "nested too deeply" in error.reason and len(str(error)) < 200
+
+
+def test_an_error_in_a_long_spec_shows_the_text_around_its_column():
+    text = " >> ".join(["constant(steps=1)"] * 500 + ["cosin()"])
+    error = spec_error(parse, text)
+    assert "unknown schedule 'cosin'" in error.reason and len(str(error)) < 400
+    assert str(error).startswith(f"spec error at column {error.column} in ...'") and "cosin()'" in str(error)
+
+
 def test_a_multiline_spec_gives_a_one_line_error():
     error = spec_error(parse, "warmup(steps=100)\n  >> cosin()")
     assert at_column(error).startswith("cosin()")

@@ -141,10 +141,20 @@ class SpecError(ConfigError):
     def __init__(self, text: str, column: int, reason: str) -> None:
         self.text, self.column, self.reason = text, column, reason
         where = f" at column {column}" if column > 0 else ""
-        super().__init__(f"spec error{where} in {text!r}: {reason}")
+        super().__init__(f"spec error{where} in {_excerpt(text, column)}: {reason}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return SpecError, (self.text, self.column, self.reason)
+
+
+def _excerpt(text: str, column: int, width: int = 100) -> str:
+    """``repr(text)``, or for a longer text the ``width`` characters around ``column`` with ``...`` for the rest."""
+    if len(text) <= width:
+        return repr(text)
+    start = min(max(0, column - 1 - width // 2), len(text) - width)
+    head = "..." if start > 0 else ""
+    tail = "..." if start + width < len(text) else ""
+    return f"{head}{text[start:start + width]!r}{tail}"
 
 
 class _AtError(Exception):
@@ -523,6 +533,8 @@ def parse(text: str) -> Spec:
             raise _AtError(col, f"expected a schedule such as cosine(), found {format_value(value)}")
     except _AtError as problem:
         raise SpecError(text, problem.column, problem.reason) from None
+    except RecursionError:  # brackets or clamp(...) nested hundreds deep; a long '>>' chain is fine
+        raise SpecError(text, 0, "brackets are nested too deeply") from None
     return value
 
 
