@@ -433,6 +433,20 @@ def test_specs_compose_in_python():
     assert str(parse("clamp( min = 1e-4 , schedule = exponential() )")) == "clamp(exponential(), min=0.0001)"
 
 
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("cosine", "cosine()"),
+    ("warmup(steps=5) >> cosine", "warmup(steps=5) >> cosine()"),
+    ("cosine * 0.5 * plateau", "cosine() * 0.5 * plateau()"),
+    ("clamp(exponential, min=0.01)", "clamp(exponential(), min=0.01)"),
+    ("(constant)", "constant()"),
+    ("warmup(steps=5, shape=cosine) >> constant", "warmup(steps=5, shape=cosine) >> constant()"),  # a value
+])
+def test_a_bare_schedule_name_is_the_call_without_arguments(text, canonical):
+    spec = parse(text)
+    assert str(spec) == canonical and parse(canonical) == spec and parse(str(spec)) == spec
+    assert build(spec, H).lr_values() == build(canonical, H).lr_values()
+
+
 # -------------------------------------------------------------------------------------------- parse errors
 
 
@@ -483,6 +497,9 @@ def test_a_trailing_operator_points_at_the_end(text):
     ("", "", "empty"),
     ("cosine() cosine()", "cosine()", "join pieces with '>>' or '*'"),
     ("0.5", "0.5", "expected a schedule"),
+    ("true", "true", "expected a schedule"),
+    ("cosin", "cosin", "unknown schedule 'cosin'"),
+    ("warmup(steps=5) >> cosin * 0.5", "cosin", "did you mean 'cosine'?"),
     ("cosine(min_lr=)", ")", "expected a value for 'min_lr'"),
     ("cosine(min_lr=1, min_lr=2)", "min_lr=2", "given twice"),
     ("cosine(0.1)", "0.1", "no more positional arguments"),

@@ -18,7 +18,7 @@ Grammar (spaces between tokens are ignored)::
     spec    := chain
     chain   := product ( ">>" product )*        one piece after another
     product := atom ( "*" atom )*              binds tighter than ">>"
-    atom    := call | number | "(" chain ")"
+    atom    := call | NAME | number | "(" chain ")"   a bare NAME is the call without arguments
     call    := NAME "(" [ arg ( "," arg )* [","] ] ")"
     arg     := NAME "=" value | value          positional only where a schedule takes it (clamp's schedule)
     value   := chain | number | bool | word | string | list
@@ -30,7 +30,9 @@ Grammar (spaces between tokens are ignored)::
 
 What it means:
 
-- ``name(...)`` is a schedule; a parameter not given takes its default. LR parameters (``lr``, ``init_lr``,
+- ``name(...)`` is a schedule; a parameter not given takes its default. A bare ``name`` where a schedule
+  belongs is ``name()``: ``warmup(steps=5) >> cosine`` reads as ``warmup(steps=5) >> cosine()`` (inside a
+  call's arguments, a word is a value: ``warmup(shape=cosine)``). LR parameters (``lr``, ``init_lr``,
   ``max_lr``, ``peak_lr``, ``start_lr``) default to the optimizer's LR (``Horizon.base_lr``), so
   ``cosine(min_lr=1e-5)`` decays from the optimizer's LR to 1e-5 over the rest of training.
 - ``a >> b >> c``: a, then b, then c. Time is re-based at each boundary (b sees its own step 0). Every piece
@@ -411,6 +413,7 @@ class _Parser:
             parts.append(self.product())
         if len(parts) == 1:
             return parts[0]
+        parts = [_schedule_word(value, col) for value, col in parts]
         for value, col in parts:
             if not isinstance(value, Spec):
                 raise _AtError(col, f"'>>' joins schedules, but {format_value(value)} is not one")
@@ -423,6 +426,7 @@ class _Parser:
             factors.append(self.atom())
         if len(factors) == 1:
             return factors[0]
+        factors = [_schedule_word(value, col) for value, col in factors]
         for value, col in factors:
             if not (isinstance(value, Spec) or _is_number(value)):
                 raise _AtError(col, f"'*' multiplies schedules and numbers, but {format_value(value)} is neither")
@@ -493,11 +497,26 @@ class _Parser:
                                               f"write name=value, one of {', '.join(allowed)}")
                 arg = positional.pop(0)
             value, col = self.chain()
+            if entry.param(arg).kind == "spec":
+                value, col = _schedule_word(value, col)
             args[arg], cols[arg] = value, col
             if not self.at(")"):
                 self.expect(",", f"or ')' after the argument {arg!r}")
         self.expect(")", f"to close {name.text}( at column {name.col}")
         return Call(name.text, tuple(args.items()), col=name.col, arg_cols=tuple(cols.items()))
+
+
+def _schedule_word(value: Any, col: int) -> tuple[Any, int]:
+    """A bare word where a schedule belongs: ``cosine`` is ``cosine()``; an unknown name is an error.
+
+    Only where a schedule is the one meaning (a piece of ``>>`` or ``*``, clamp's schedule, the whole spec):
+    elsewhere a word is a value, as in ``warmup(shape=cosine)``.
+    """
+    if not isinstance(value, str) or not _BARE.fullmatch(value):
+        return value, col
+    if value not in REGISTRY:
+        raise _AtError(col, _unknown("schedule", value, list(REGISTRY)))
+    return Call(value, col=col), col
 
 
 def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...], where: str = "") -> str:
@@ -522,7 +541,7 @@ def parse(text: str) -> Spec:
         parser = _Parser(text)
         if parser.peek().kind == "end":
             raise _AtError(1, "the spec is empty: expected a schedule such as cosine()")
-        value, col = parser.chain()
+        value, col = _schedule_word(*parser.chain())
         token = parser.peek()
         if token.kind != "end":
             if token.kind == "op" and token.text == ")":
