@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import math
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -78,8 +81,8 @@ def fake_run(final_loss: float, *, lr: Callable[[int, int], float] = constant_lr
 
 def fill_store(directory: Path, schedules: dict[str, tuple[str, list[RunMetrics]]], *, task: str = "digits-mlp",
                description: str = "Synthetic digits for tests.", target_acc: float | None = None,
-               title: str | None = None, peak_lr: dict | None = None, running: Sequence[tuple[str, str, int]] = ()
-               ) -> Path:
+               title: str | None = None, peak_lr: dict | None = None, running: Sequence[tuple[str, str, int]] = (),
+               horizon: dict | None = None) -> Path:
     """Write a config like the runner's and one finished run per (schedule, seed) into a store."""
     store = Store(directory)
     n_seeds = max(len(runs) for _, runs in schedules.values())
@@ -92,6 +95,8 @@ def fill_store(directory: Path, schedules: dict[str, tuple[str, list[RunMetrics]
     store.set_meta("env", env)
     if peak_lr is not None:
         store.set_meta("peak_lr", peak_lr)
+    if horizon is not None:
+        store.set_meta("horizon", horizon)
     for name, (spec, runs) in schedules.items():
         for seed, metrics in enumerate(runs):
             store.finish_run(store.start_run(name, spec, seed, env), metrics)
@@ -370,6 +375,37 @@ def test_user_strings_appear_only_escaped(full_report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "<friends>" not in page
+
+
+# ---- a store is data, never code ------------------------------------------------------------------------------
+HORIZON = {"total_steps": EPOCHS * STEPS_PER_EPOCH, "steps_per_epoch": STEPS_PER_EPOCH, "base_lr": PEAK_LR,
+           "beta2": None}
+EVIL = """\
+import pathlib
+pathlib.Path("imported.marker").write_text("evil.py was imported")
+print("EVIL WAS IMPORTED")
+
+
+def s(step):
+    return 1.0
+"""
+
+
+@pytest.mark.parametrize("path", ["evil:s", "this:s"])
+def test_report_never_imports_a_module_named_in_the_store(tmp_path, path):
+    """`lrlab report .` in a directory holding evil.py, with the winning spec fn(path=evil:s): nothing is run."""
+    (tmp_path / "evil.py").write_text(EVIL)
+    fill_store(tmp_path, {"mine": (f"fn(path={path})", losses_runs([0.2, 0.21, 0.22])),
+                          "constant": ("constant()", losses_runs([0.6, 0.61, 0.62]))}, horizon=HORIZON)
+    result = subprocess.run([sys.executable, "-m", "lrlab", "report", "."], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "imported.marker").exists()
+    assert "EVIL" not in result.stdout + result.stderr
+    assert "Beautiful is better than ugly" not in result.stdout + result.stderr  # `import this` prints the Zen
+    assert f"which schedule? Use “mine” (fn(path={path}))" in result.stdout
+    page = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert f"build('fn(path={path})', Horizon(total_steps=48" in page  # the code to use it, from the text
 
 
 def test_ema_is_bias_corrected_and_skips_non_finite_values():

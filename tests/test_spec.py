@@ -8,6 +8,7 @@ import itertools
 import math
 import pickle
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -415,6 +416,17 @@ def test_a_chain_of_2000_pieces_builds_evaluates_and_pickles():
     expected = [1.0, 0.0, 0.5, 0.0] * 500  # every warmup lasts one step, so it is at its start, 0
     assert values[:1996] == expected[:1996]
     assert values[1999:] == pytest.approx([cosine(t, 0.1, 0.0, 101) for t in range(101)], rel=1e-12)
+
+
+def test_build_without_loading_functions_imports_nothing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "schedule_examples", raising=False)
+    plan = build(f"warmup(steps=10) >> fn(path={FN_PATH})", H, load_functions=False)
+    assert "schedule_examples" not in sys.modules
+    with pytest.raises(ConfigError, match=f"path={FN_PATH} was not imported"):
+        plan.lr(10)
+    error = spec_error(lambda s: build(s, H, load_functions=False), "fn(path=.relative:f)")
+    assert "expected package.module:function" in error.reason  # the path's form is still checked
+    assert build(f"fn(path={FN_PATH})", H).lr(100) == pytest.approx(0.05)  # and by default it is imported
 
 
 def test_plan_and_spec_error_pickle():

@@ -805,6 +805,7 @@ class _Context:
     base_lr: float  # the default of LR parameters (1.0 for the envelopes of a product)
     offset: int = 0  # absolute step at which this piece starts
     warmup_before: int | None = None  # length of a warmup just before this piece
+    load_functions: bool = True  # import fn(path=...); False: a stand-in that never imports (see build)
 
     def length(self, steps: int | None) -> int:
         """A piece's length: its own when given, else all the steps it may take."""
@@ -1138,12 +1139,15 @@ def _build_product(product: Product, ctx: _Context) -> _Built:
     return _Built(lr, max(durations) if durations else None, momentum, plateau)
 
 
-def build(spec: Spec | str, horizon: Horizon) -> Plan:
+def build(spec: Spec | str, horizon: Horizon, *, load_functions: bool = True) -> Plan:
     """Build a spec for one run: resolve its durations against ``horizon`` and make its schedules.
 
     Args:
         spec: a spec string or a parsed :class:`Spec`.
         horizon: the run's length (steps, steps per epoch), the optimizer's LR and Adam's beta2.
+        load_functions: import the module of each ``fn(path=module:function)``. False for a spec read from
+            stored results, which is data and must never run code: the path is only checked for its form,
+            and the plan's LR raises :class:`ConfigError` at the steps where that function would be called.
 
     Returns:
         a :class:`Plan` with absolute LR values. Raises :class:`SpecError` (a :class:`ConfigError`) for any
@@ -1155,7 +1159,7 @@ def build(spec: Spec | str, horizon: Horizon) -> Plan:
         raise TypeError(f"horizon={horizon!r} is invalid: expected a Horizon")
     text = spec if isinstance(spec, str) else str(spec)
     node = parse(text)  # a Spec given directly is re-read from its text, so errors can point at a column
-    ctx = _Context(horizon, horizon.total_steps, horizon.base_lr)
+    ctx = _Context(horizon, horizon.total_steps, horizon.base_lr, load_functions=load_functions)
     try:
         built = _build_node(node, ctx)
         lr = _as_schedule(built, ctx, node.col)
@@ -1313,11 +1317,24 @@ def _tanh(a: Args, ctx: _Context) -> _Built:
     return _Built(a.make(Tanh, a["init_lr"], a["min_lr"], ctx.length(steps), a["lower"], a["upper"]), steps)
 
 
-def _load_function(a: Args) -> Callable[[int], float]:
+@dataclass(frozen=True)
+class _NotLoaded:
+    """What ``fn(path=...)`` calls when built with ``load_functions=False``: nothing was imported."""
+
+    path: str
+
+    def __call__(self, step: int) -> float:
+        raise ConfigError(f"path={format_value(self.path)} was not imported: this plan was built from stored "
+                          "results (load_functions=False), which never run code")
+
+
+def _load_function(a: Args, ctx: _Context) -> Callable[[int], float]:
     path = a["path"]
     module_name, _, attribute = path.partition(":")
     if not module_name or module_name.startswith(".") or not attribute:  # import_module(".x") raises TypeError
         a.fail("path", f"path={format_value(path)} is invalid for fn: expected package.module:function")
+    if not ctx.load_functions:
+        return _NotLoaded(path)
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -1335,7 +1352,7 @@ def _load_function(a: Args) -> Callable[[int], float]:
           Param("path", "word", REQUIRED, "the function, as package.module:function"),
           _lr("init_lr", "multiplies the function's value"), LENGTH)
 def _fn(a: Args, ctx: _Context) -> _Built:
-    return _Built(a.make(Function, _load_function(a), a["init_lr"]), a.steps(""))
+    return _Built(a.make(Function, _load_function(a, ctx), a["init_lr"]), a.steps(""))
 
 
 @register("warmup", "a ramp up to the starting LR of what follows '>>' (alone: up to the optimizer's LR)",
