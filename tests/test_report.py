@@ -408,6 +408,53 @@ def test_report_never_imports_a_module_named_in_the_store(tmp_path, path):
     assert f"build('fn(path={path})', Horizon(total_steps=48" in page  # the code to use it, from the text
 
 
+def test_control_characters_in_a_store_are_escaped_on_the_terminal(tmp_path, capsys):
+    from lrlab.cli import main
+
+    fill_store(tmp_path, {"\x1b[2Jwiped": ('constant(lr="\x07")', losses_runs([0.2, 0.21])),
+                          "constant": ("constant()", losses_runs([0.6, 0.61]))},
+               running=[("\x1b]0;title\x07", "cosine()", 0)])
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in "\x1b\x07")
+    assert r"\x1b[2Jwiped" in out and r'constant(lr="\x07")' in out and r"\x1b]0;title\x07 (seed 0)" in out
+
+
+# ---- files are replaced in one step ----------------------------------------------------------------------------
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("failing", ["figure", "csv", "html"])
+def test_a_failed_write_leaves_the_earlier_report_files_intact(tmp_path, monkeypatch, failing):
+    from matplotlib.figure import Figure
+
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
+                          "cosine": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr))})
+    result = make_report(tmp_path)
+    files = [result.html, result.csv, *result.figures.values()]
+    before = {path: path.read_bytes() for path in files}
+    for path in files:  # what a good earlier report held; the failed rewrite must not touch it
+        path.write_bytes(b"earlier " + before[path])
+    if failing == "figure":
+        monkeypatch.setattr(Figure, "savefig", lambda self, path, **kw: (Path(path).write_bytes(b"\x89PNG"),
+                                                                         _disk_full()))
+    elif failing == "csv":
+        monkeypatch.setattr(csv.DictWriter, "writerow", _disk_full)
+    else:
+        write_text = Path.write_text
+        monkeypatch.setattr(Path, "write_text", lambda self, text, **kw: (write_text(self, text[:100], **kw),
+                                                                          _disk_full()))
+    with pytest.raises(OSError, match="No space left"):
+        make_report(tmp_path)
+    for path in files:  # the earlier file, or (written before the failure) the whole new one: never a part
+        assert path.read_bytes() in (b"earlier " + before[path], before[path])
+    failed = {"figure": list(result.figures.values()), "csv": [result.csv], "html": [result.html]}[failing]
+    assert all(path.read_bytes().startswith(b"earlier ") for path in failed)
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.is_file() and p not in files and p.name != "lrlab.sqlite"]
+    assert not [name for name in leftovers if "tmp" in name]
+
+
 def test_ema_is_bias_corrected_and_skips_non_finite_values():
     from lrlab.report.figures import ema
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from scipy.signal import lfilter
 
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
+from lrlab.report.files import replacing
 from lrlab.report.summary import summary_rows
 
 DPI = 110
@@ -60,8 +61,8 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=_PNG_METADATA)
+    with replacing(path) as tmp:  # a failed write (a full disk) leaves the earlier figure as it was
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata=_PNG_METADATA)
     return path
 
 
@@ -241,5 +242,7 @@ def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, A
         from lrlab.finder import FinderResult
         from lrlab.finder_plot import plot_finder
 
-        paths["lr_finder"] = plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), out / "lr_finder.png")
+        paths["lr_finder"] = out / "lr_finder.png"
+        with replacing(paths["lr_finder"]) as tmp:
+            plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
     return paths

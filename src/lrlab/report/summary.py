@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrlab.report.data import Study
+from lrlab.report.files import replacing
 from lrlab.report.stats import describe, epochs_to_target
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -67,10 +68,11 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
 
 
 def write_summary_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as CSV with the header :data:`SUMMARY_COLUMNS` (None -> empty cell); return the path."""
+    """Write the rows as CSV with the header :data:`SUMMARY_COLUMNS` (None -> empty cell); return the path.
+
+    The file is replaced in one step: a failed write leaves the earlier one as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with replacing(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
