@@ -420,6 +420,25 @@ def test_control_characters_in_a_store_are_escaped_on_the_terminal(tmp_path, cap
     assert r"\x1b[2Jwiped" in out and r'constant(lr="\x07")' in out and r"\x1b]0;title\x07 (seed 0)" in out
 
 
+@pytest.mark.parametrize("fallback", [(), ("DejaVu Sans Mono",)])  # none installed; one (here: any installed font)
+def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatch, fallback):
+    import warnings
+
+    from lrlab import plotting
+    from lrlab.plotting import Curve, draw_curves
+    from lrlab.report import make_figures
+
+    monkeypatch.setattr(plotting, "FALLBACK_FONTS", fallback)
+    fill_store(tmp_path, {"余弦退火 🚀": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr)),
+                          "常数 📉": ("constant()", losses_runs([0.6, 0.61]))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures = make_figures(load_study(tmp_path), tmp_path)
+        draw_curves([Curve("热身 🔥", [0.1, 0.2, 0.3])], tmp_path / "plot.png")
+    assert all(path.is_file() for path in figures.values()) and (tmp_path / "plot.png").is_file()
+    assert capfd.readouterr().err == ""
+
+
 # ---- files are replaced in one step ----------------------------------------------------------------------------
 def _disk_full(*args, **kwargs):
     raise OSError(28, "No space left on device")

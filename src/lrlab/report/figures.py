@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.signal import lfilter
 
+from lrlab.plotting import any_script
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
 from lrlab.report.files import replacing
 from lrlab.report.summary import summary_rows
@@ -221,6 +222,7 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
     return _save(fig, path)
 
 
+@any_script()
 def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
 
