@@ -8,6 +8,7 @@ import html
 import math
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -377,6 +378,24 @@ def test_user_strings_appear_only_escaped(full_report):
     assert "<friends>" not in page
 
 
+def test_a_loss_not_finite_from_step_0_in_every_run_points_at_the_data(tmp_path):
+    nan_at_once = RunMetrics(lr=[PEAK_LR], momentum=[None], train_loss=[math.nan], epochs=[], diverged_step=0,
+                             wall_s=0.1)  # what the trainer records when the first batch's loss is NaN
+    fill_store(tmp_path, {"constant": ("constant()", [nan_at_once] * 2), "cosine": ("cosine()", [nan_at_once] * 2)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a figure's warning (an empty legend)
+        result = make_report(tmp_path)
+    text = " ".join(result.notes)
+    assert "not finite from the first step (step 0" in text and "Check the data" in text
+    assert "Every run diverged" not in text
+    assert result.recommendation is None
+    # one run that trained is enough to make it a matter of schedules again
+    fill_store(tmp_path / "mixed", {"constant": ("constant()", [nan_at_once, fake_run(0.5)]),
+                                    "cosine": ("cosine()", [nan_at_once] * 2)})
+    text = " ".join(make_report(tmp_path / "mixed").notes)
+    assert "Every run diverged for: cosine" in text and "Check the data" not in text
+
+
 # ---- a store is data, never code ------------------------------------------------------------------------------
 HORIZON = {"total_steps": EPOCHS * STEPS_PER_EPOCH, "steps_per_epoch": STEPS_PER_EPOCH, "base_lr": PEAK_LR,
            "beta2": None}
@@ -422,8 +441,6 @@ def test_control_characters_in_a_store_are_escaped_on_the_terminal(tmp_path, cap
 
 @pytest.mark.parametrize("fallback", [(), ("DejaVu Sans Mono",)])  # none installed; one (here: any installed font)
 def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatch, fallback):
-    import warnings
-
     from lrlab import plotting
     from lrlab.plotting import Curve, draw_curves
     from lrlab.report import make_figures

@@ -166,7 +166,8 @@ def plot_train_loss(study: Study, path: Path) -> Path:
     ax.set_ylabel(f"training loss (EMA, window {window})")
     ax.set_title("Training loss: mean and min..max over seeds")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -186,7 +187,8 @@ def plot_val_metric(study: Study, metric: str, path: Path) -> Path:
     ax.set_ylabel(what)
     ax.set_title(f"{what.capitalize()} per epoch: mean and min..max over seeds")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 

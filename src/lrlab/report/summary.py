@@ -149,7 +149,11 @@ def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
         if single:
             notes.append(f"A single run trained to the end for: {', '.join(single)} (no CI for them).")
     all_diverged = [s.name for s in study.schedules.values() if not s.done]
-    if all_diverged:
+    if all(r.diverged_step == 0 for s in study.schedules.values() for r in s.runs):
+        notes.append("The training loss was not finite from the first step (step 0, before any update) in every "
+                     "run, whatever the schedule: the learning rate is not the cause. Check the data (NaN or inf "
+                     "in the inputs or targets) and the model's output.")
+    elif all_diverged:
         notes.append(f"Every run diverged for: {', '.join(all_diverged)}; they have no final metrics and rank last.")
     if any(r["diverged"] for r in rows):
         notes.append("Diverged runs are excluded from means, spreads and CIs, and counted in the 'diverged' column.")
