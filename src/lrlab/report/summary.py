@@ -140,6 +140,10 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
 def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
     """Plain sentences on what the numbers leave out or how they were made (for the HTML and the terminal)."""
     notes = list(study.notes)
+    if all(r.diverged_step == 0 for s in study.schedules.values() for r in s.runs):  # no number to qualify
+        return [*notes, "The training loss was not finite from the first step (step 0, before any update) in every "
+                        "run, whatever the schedule: the learning rate is not the cause. Check the data (NaN or inf "
+                        "in the inputs or targets) and the model's output."]
     done_counts = [len(s.done) for s in study.schedules.values()]
     if done_counts and max(done_counts) <= 1:
         notes.append("Only one seed per schedule trained to the end: no standard deviation, confidence interval "
@@ -149,11 +153,7 @@ def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
         if single:
             notes.append(f"A single run trained to the end for: {', '.join(single)} (no CI for them).")
     all_diverged = [s.name for s in study.schedules.values() if not s.done]
-    if all(r.diverged_step == 0 for s in study.schedules.values() for r in s.runs):
-        notes.append("The training loss was not finite from the first step (step 0, before any update) in every "
-                     "run, whatever the schedule: the learning rate is not the cause. Check the data (NaN or inf "
-                     "in the inputs or targets) and the model's output.")
-    elif all_diverged:
+    if all_diverged:
         notes.append(f"Every run diverged for: {', '.join(all_diverged)}; they have no final metrics and rank last.")
     if any(r["diverged"] for r in rows):
         notes.append("Diverged runs are excluded from means, spreads and CIs, and counted in the 'diverged' column.")
