@@ -204,6 +204,20 @@ def test_report_of_an_empty_directory_is_exit_code_2(tmp_path, capsys):
     assert "lrlab compare" in assert_one_line_error(capsys.readouterr().err)
 
 
+def test_schedules_flag_refuses_an_empty_name(tmp_path, capsys):
+    assert main(["compare", "--schedules", " =cosine()", "--out", str(tmp_path / "out")]) == 2
+    assert "--schedules ' =cosine()' is invalid: the name before '=' is empty" in \
+        assert_one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_schedules_flag_refuses_a_control_character_in_a_name(tmp_path, capsys):
+    assert main(["compare", "--schedules", "\x1b[2Jwiped=cosine()", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and r"the schedule name '\x1b[2Jwiped' has a control character" in \
+        assert_one_line_error(err)
+
+
 def test_schedules_flag_names_and_canonical_text():
     named = _named_schedules(["w=warmup(steps=5)>>cosine()", "cosine(min_lr=1e-5)", "constant()*0.5"])
     assert named == {"w": "warmup(steps=5) >> cosine()", "cosine(min_lr=1e-05)": "cosine(min_lr=1e-05)",

@@ -45,6 +45,25 @@ def test_config_mistakes_name_the_field(config: dict, field: str) -> None:
     assert str(error.value).startswith(field) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("", "the schedule name '' is empty"),
+    ("  ", "the schedule name '  ' is empty"),
+    ("\x1b[31mred", r"the schedule name '\x1b[31mred' has a control character"),
+    ("two\nlines", r"the schedule name 'two\nlines' has a control character"),
+    ("\x9b" + "x" * 100, r"the schedule name '\x9b" + "x" * 39 + "'... has a control character"),
+])
+def test_schedule_names_are_printable_and_not_empty(name: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(small(schedules={"constant": "constant()", name: "cosine()"}))
+    message = str(error.value)
+    assert message.startswith("schedules=") and expected in message
+    assert "\x1b" not in message and "\n" not in message and "\x9b" not in message
+
+
+def test_cjk_and_emoji_schedule_names_are_fine() -> None:
+    assert list(parse_config(small(schedules={"余弦 🚀": "cosine()"})).schedules) == ["余弦 🚀"]
+
+
 @pytest.mark.parametrize(("schedules", "expected"), [
     ({"bad": "cosine(min_lr=)"}, "schedules.bad:"),
     ({"typo": "cosin()"}, "cosine"),

@@ -362,6 +362,19 @@ def test_recommend_skips_a_method_a_curve_is_too_short_for() -> None:
         recommend([short])
 
 
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_nan_in_the_data_is_said_to_be_the_data_not_min_lr(vectorize: bool) -> None:
+    task = load_task("examples.my_task:make_task")
+    task = dataclasses.replace(task, x_train=task.x_train.clone().fill_(math.nan))
+    with pytest.raises(ValueError) as error:
+        find_lr_for_task(task, seeds=(0, 1), num_steps=20, vectorize=vectorize)
+    message = str(error.value)
+    assert "not finite from the first step (step 0) of every sweep (2)" in message and "check the data" in message
+    assert "lower min_lr or" not in message
+    with pytest.raises(ValueError, match="lower min_lr or raise num_steps"):  # a curve cut short by divergence
+        recommend([LRCurve((1e-3, 2e-3), (2.0, 1.9), (2.0, 1.95), stop_step=2)])
+
+
 def test_band_spans_the_curves() -> None:
     a = synthetic(GRID, np.full(len(GRID), 1.0))
     b = synthetic(GRID, np.full(len(GRID), 3.0))

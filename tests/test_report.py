@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import math
+import subprocess
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -78,8 +82,8 @@ def fake_run(final_loss: float, *, lr: Callable[[int, int], float] = constant_lr
 
 def fill_store(directory: Path, schedules: dict[str, tuple[str, list[RunMetrics]]], *, task: str = "digits-mlp",
                description: str = "Synthetic digits for tests.", target_acc: float | None = None,
-               title: str | None = None, peak_lr: dict | None = None, running: Sequence[tuple[str, str, int]] = ()
-               ) -> Path:
+               title: str | None = None, peak_lr: dict | None = None, running: Sequence[tuple[str, str, int]] = (),
+               horizon: dict | None = None) -> Path:
     """Write a config like the runner's and one finished run per (schedule, seed) into a store."""
     store = Store(directory)
     n_seeds = max(len(runs) for _, runs in schedules.values())
@@ -92,6 +96,8 @@ def fill_store(directory: Path, schedules: dict[str, tuple[str, list[RunMetrics]
     store.set_meta("env", env)
     if peak_lr is not None:
         store.set_meta("peak_lr", peak_lr)
+    if horizon is not None:
+        store.set_meta("horizon", horizon)
     for name, (spec, runs) in schedules.items():
         for seed, metrics in enumerate(runs):
             store.finish_run(store.start_run(name, spec, seed, env), metrics)
@@ -370,6 +376,120 @@ def test_user_strings_appear_only_escaped(full_report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "<friends>" not in page
+
+
+def test_a_loss_not_finite_from_step_0_in_every_run_points_at_the_data(tmp_path):
+    nan_at_once = RunMetrics(lr=[PEAK_LR], momentum=[None], train_loss=[math.nan], epochs=[], diverged_step=0,
+                             wall_s=0.1)  # what the trainer records when the first batch's loss is NaN
+    fill_store(tmp_path, {"constant": ("constant()", [nan_at_once] * 2), "cosine": ("cosine()", [nan_at_once] * 2)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a figure's warning (an empty legend)
+        result = make_report(tmp_path)
+    text = " ".join(result.notes)
+    assert "not finite from the first step (step 0" in text and "Check the data" in text
+    for wrong in ("Every run diverged", "Run more seeds", "records no accuracy"):  # what would mislead here
+        assert wrong not in text
+    assert result.recommendation is None
+    # one run that trained is enough to make it a matter of schedules again
+    fill_store(tmp_path / "mixed", {"constant": ("constant()", [nan_at_once, fake_run(0.5)]),
+                                    "cosine": ("cosine()", [nan_at_once] * 2)})
+    text = " ".join(make_report(tmp_path / "mixed").notes)
+    assert "Every run diverged for: cosine" in text and "Check the data" not in text
+
+
+# ---- a store is data, never code ------------------------------------------------------------------------------
+HORIZON = {"total_steps": EPOCHS * STEPS_PER_EPOCH, "steps_per_epoch": STEPS_PER_EPOCH, "base_lr": PEAK_LR,
+           "beta2": None}
+EVIL = """\
+import pathlib
+pathlib.Path("imported.marker").write_text("evil.py was imported")
+print("EVIL WAS IMPORTED")
+
+
+def s(step):
+    return 1.0
+"""
+
+
+@pytest.mark.parametrize("path", ["evil:s", "this:s"])
+def test_report_never_imports_a_module_named_in_the_store(tmp_path, path):
+    """`lrlab report .` in a directory holding evil.py, with the winning spec fn(path=evil:s): nothing is run."""
+    (tmp_path / "evil.py").write_text(EVIL)
+    fill_store(tmp_path, {"mine": (f"fn(path={path})", losses_runs([0.2, 0.21, 0.22])),
+                          "constant": ("constant()", losses_runs([0.6, 0.61, 0.62]))}, horizon=HORIZON)
+    result = subprocess.run([sys.executable, "-m", "lrlab", "report", "."], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "imported.marker").exists()
+    assert "EVIL" not in result.stdout + result.stderr
+    assert "Beautiful is better than ugly" not in result.stdout + result.stderr  # `import this` prints the Zen
+    assert f"which schedule? Use “mine” (fn(path={path}))" in result.stdout
+    page = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert f"build('fn(path={path})', Horizon(total_steps=48" in page  # the code to use it, from the text
+
+
+def test_control_characters_in_a_store_are_escaped_on_the_terminal(tmp_path, capsys):
+    from lrlab.cli import main
+
+    fill_store(tmp_path, {"\x1b[2Jwiped": ('constant(lr="\x07")', losses_runs([0.2, 0.21])),
+                          "constant": ("constant()", losses_runs([0.6, 0.61]))},
+               running=[("\x1b]0;title\x07", "cosine()", 0)])
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in "\x1b\x07")
+    assert r"\x1b[2Jwiped" in out and r'constant(lr="\x07")' in out and r"\x1b]0;title\x07 (seed 0)" in out
+
+
+@pytest.mark.parametrize("fallback", [(), ("DejaVu Sans Mono",)])  # none installed; one (here: any installed font)
+def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatch, fallback):
+    from lrlab import plotting
+    from lrlab.plotting import Curve, draw_curves
+    from lrlab.report import make_figures
+
+    monkeypatch.setattr(plotting, "FALLBACK_FONTS", fallback)
+    fill_store(tmp_path, {"余弦退火 🚀": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr)),
+                          "常数 📉": ("constant()", losses_runs([0.6, 0.61]))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures = make_figures(load_study(tmp_path), tmp_path)
+        draw_curves([Curve("热身 🔥", [0.1, 0.2, 0.3])], tmp_path / "plot.png")
+    assert all(path.is_file() for path in figures.values()) and (tmp_path / "plot.png").is_file()
+    assert capfd.readouterr().err == ""
+
+
+# ---- files are replaced in one step ----------------------------------------------------------------------------
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("failing", ["figure", "csv", "html"])
+def test_a_failed_write_leaves_the_earlier_report_files_intact(tmp_path, monkeypatch, failing):
+    from matplotlib.figure import Figure
+
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
+                          "cosine": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr))})
+    result = make_report(tmp_path)
+    files = [result.html, result.csv, *result.figures.values()]
+    before = {path: path.read_bytes() for path in files}
+    for path in files:  # what a good earlier report held; the failed rewrite must not touch it
+        path.write_bytes(b"earlier " + before[path])
+    if failing == "figure":
+        monkeypatch.setattr(Figure, "savefig", lambda self, path, **kw: (Path(path).write_bytes(b"\x89PNG"),
+                                                                         _disk_full()))
+    elif failing == "csv":
+        monkeypatch.setattr(csv.DictWriter, "writerow", _disk_full)
+    else:
+        write_text = Path.write_text
+        monkeypatch.setattr(Path, "write_text", lambda self, text, **kw: (write_text(self, text[:100], **kw),
+                                                                          _disk_full()))
+    with pytest.raises(OSError, match="No space left"):
+        make_report(tmp_path)
+    for path in files:  # the earlier file, or (written before the failure) the whole new one: never a part
+        assert path.read_bytes() in (b"earlier " + before[path], before[path])
+    failed = {"figure": list(result.figures.values()), "csv": [result.csv], "html": [result.html]}[failing]
+    assert all(path.read_bytes().startswith(b"earlier ") for path in failed)
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.is_file() and p not in files and p.name != "lrlab.sqlite"]
+    assert not [name for name in leftovers if "tmp" in name]
 
 
 def test_ema_is_bias_corrected_and_skips_non_finite_values():

@@ -8,6 +8,7 @@ import itertools
 import math
 import pickle
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -400,6 +401,34 @@ def test_warmup_alone_ramps_to_the_optimizer_lr():
     assert plan.lr(0) == 0.0 and plan.lr(50) == pytest.approx(0.05) and plan.lr(100) == plan.lr(999) == 0.1
 
 
+def test_a_warmup_into_a_warmup_ramps_to_its_start():
+    plan = build("warmup(steps=4) >> warmup(steps=2, start=0.5) >> constant(lr=1.0)", Horizon(10))
+    assert plan.lr_values(8) == pytest.approx([0.0, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0, 1.0], abs=1e-15)
+
+
+def test_a_chain_of_2000_pieces_builds_evaluates_and_pickles():
+    """A chain is one flat join: its length is not limited by Python's recursion limit."""
+    pieces = ["constant(lr=1.0, steps=1)", "warmup(steps=1)", "constant(lr=0.5, steps=1)", "warmup(steps=1)"] * 500
+    text = " >> ".join([*pieces[:-1], "cosine()"])
+    assert str(parse(text)) == text and parse(text).parts[-1] == Call("cosine")
+    plan = pickle.loads(pickle.dumps(build(text, Horizon(total_steps=2100, base_lr=0.1))))
+    values = plan.lr_values()
+    expected = [1.0, 0.0, 0.5, 0.0] * 500  # every warmup lasts one step, so it is at its start, 0
+    assert values[:1996] == expected[:1996]
+    assert values[1999:] == pytest.approx([cosine(t, 0.1, 0.0, 101) for t in range(101)], rel=1e-12)
+
+
+def test_build_without_loading_functions_imports_nothing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "schedule_examples", raising=False)
+    plan = build(f"warmup(steps=10) >> fn(path={FN_PATH})", H, load_functions=False)
+    assert "schedule_examples" not in sys.modules
+    with pytest.raises(ConfigError, match=f"path={FN_PATH} was not imported"):
+        plan.lr(10)
+    error = spec_error(lambda s: build(s, H, load_functions=False), "fn(path=.relative:f)")
+    assert "expected package.module:function" in error.reason  # the path's form is still checked
+    assert build(f"fn(path={FN_PATH})", H).lr(100) == pytest.approx(0.05)  # and by default it is imported
+
+
 def test_plan_and_spec_error_pickle():
     plan = build("warmup(steps=10) >> cosine() * plateau()", H)
     copy = pickle.loads(pickle.dumps(plan))
@@ -414,6 +443,20 @@ def test_specs_compose_in_python():
     assert 2 * parse("cosine()") == parse("2 * cosine()")
     assert parse("cosine(min_lr=1e-5, init_lr=1)") == Call("cosine", {"init_lr": 1, "min_lr": 1e-5})
     assert str(parse("clamp( min = 1e-4 , schedule = exponential() )")) == "clamp(exponential(), min=0.0001)"
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("cosine", "cosine()"),
+    ("warmup(steps=5) >> cosine", "warmup(steps=5) >> cosine()"),
+    ("cosine * 0.5 * plateau", "cosine() * 0.5 * plateau()"),
+    ("clamp(exponential, min=0.01)", "clamp(exponential(), min=0.01)"),
+    ("(constant)", "constant()"),
+    ("warmup(steps=5, shape=cosine) >> constant", "warmup(steps=5, shape=cosine) >> constant()"),  # a value
+])
+def test_a_bare_schedule_name_is_the_call_without_arguments(text, canonical):
+    spec = parse(text)
+    assert str(spec) == canonical and parse(canonical) == spec and parse(str(spec)) == spec
+    assert build(spec, H).lr_values() == build(canonical, H).lr_values()
 
 
 # -------------------------------------------------------------------------------------------- parse errors
@@ -466,6 +509,9 @@ def test_a_trailing_operator_points_at_the_end(text):
     ("", "", "empty"),
     ("cosine() cosine()", "cosine()", "join pieces with '>>' or '*'"),
     ("0.5", "0.5", "expected a schedule"),
+    ("true", "true", "expected a schedule"),
+    ("cosin", "cosin", "unknown schedule 'cosin'"),
+    ("warmup(steps=5) >> cosin * 0.5", "cosin", "did you mean 'cosine'?"),
     ("cosine(min_lr=)", ")", "expected a value for 'min_lr'"),
     ("cosine(min_lr=1, min_lr=2)", "min_lr=2", "given twice"),
     ("cosine(0.1)", "0.1", "no more positional arguments"),
@@ -478,6 +524,18 @@ def test_a_trailing_operator_points_at_the_end(text):
 def test_other_parse_errors_point_at_the_token(text, found, words):
     error = spec_error(parse, text)
     assert at_column(error).startswith(found) and words in error.reason
+
+
+def test_brackets_nested_too_deeply_are_one_line():
+    error = spec_error(parse, "(" * 1000 + "cosine()" + ")" * 1000)
+    assert "nested too deeply" in error.reason and len(str(error)) < 200
+
+
+def test_an_error_in_a_long_spec_shows_the_text_around_its_column():
+    text = " >> ".join(["constant(steps=1)"] * 500 + ["cosin()"])
+    error = spec_error(parse, text)
+    assert "unknown schedule 'cosin'" in error.reason and len(str(error)) < 400
+    assert str(error).startswith(f"spec error at column {error.column} in ...'") and "cosin()'" in str(error)
 
 
 def test_a_multiline_spec_gives_a_one_line_error():

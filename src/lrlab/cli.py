@@ -108,7 +108,10 @@ def _named_schedules(texts: Sequence[str]) -> dict[str, str]:
     named: dict[str, str] = {}
     for text in texts:
         name, sep, rest = text.partition("=")
-        if sep and "(" not in name and name.strip():
+        if sep and "(" not in name and not name.strip():
+            raise ConfigError(f"--schedules {text!r} is invalid: the name before '=' is empty: "
+                              "write name=spec, or the spec alone")
+        if sep and "(" not in name:
             name, spec_text = name.strip(), rest
         else:
             name, spec_text = "", text

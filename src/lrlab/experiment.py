@@ -97,6 +97,12 @@ class ExperimentConfig(BaseModel):
     def _schedules_valid(cls, value: dict[str, str]) -> dict[str, str]:
         if not value:
             raise ValueError("expected at least one schedule")
+        for name in value:
+            shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+            if not name.strip():
+                raise ValueError(f"the schedule name {shown} is empty: expected a name such as warmup-cosine")
+            if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):  # ESC, newline, tab...: not for terminals
+                raise ValueError(f"the schedule name {shown} has a control character: expected printable text")
         return value
 
     def seed_list(self) -> list[int]:

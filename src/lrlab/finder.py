@@ -512,6 +512,10 @@ def recommend(curves: Sequence[LRCurve], methods: dict[str, Callable[[LRCurve], 
                 picks[name] = None
         per_seed.append(picks)
     everything = [v for picks in per_seed for v in picks.values() if v is not None]
+    if not everything and all(c.stop_step == 0 for c in curves):  # a non-finite loss at once: not the LR's doing
+        raise ValueError(f"the loss was not finite from the first step (step 0) of every sweep ({len(curves)}), "
+                         "at the lowest LR: a lower min_lr will not help; check the data (NaN or inf in the "
+                         "inputs or targets) and the model's output")
     if not everything:
         lengths = sorted({c.usable for c in curves})
         raise ValueError(f"no suggestion could be read: the curves have {lengths} points before divergence "

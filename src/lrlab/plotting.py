@@ -13,16 +13,23 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Curve", "draw_curves", "sparkline", "text_preview", "write_curves_csv"]
+__all__ = ["Curve", "any_script", "draw_curves", "sparkline", "text_preview", "write_curves_csv"]
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_LEVELS = "_.-:=+*#"  # for terminals that cannot show the block characters
 DPI = 110
 LOG_RANGE = 10.0  # the automatic LR axis is log when the largest LR is at least this many times the smallest
+# Outline fonts with CJK or emoji glyphs, tried after matplotlib's own font for what it lacks (color-bitmap emoji
+# fonts are left out: matplotlib cannot scale them).
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR", "Source Han Sans",
+                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "Microsoft YaHei", "Yu Gothic",
+                  "Hiragino Sans", "PingFang SC", "Malgun Gothic", "Noto Emoji", "Segoe UI Emoji", "Symbola")
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,23 @@ def write_curves_csv(path: str | Path, curves: Sequence[Curve]) -> Path:
     return path
 
 
+@contextmanager
+def any_script() -> Iterator[None]:
+    """Figures made and saved inside this block show names in any script (a schedule named in Chinese, an emoji).
+
+    Glyphs matplotlib's font lacks come from the installed :data:`FALLBACK_FONTS`; one that no font has is
+    drawn as a box, without matplotlib's "Glyph ... missing" warning for every character of every label.
+    """
+    from matplotlib import font_manager, rc_context, rcParams
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    fallbacks = [name for name in FALLBACK_FONTS if name in installed]
+    with rc_context({"font.family": [*rcParams["font.family"], *fallbacks]}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        yield
+
+
+@any_script()
 def draw_curves(curves: Sequence[Curve], path: str | Path, *, log: bool | None = None,
                 steps_per_epoch: int | None = None, title: str | None = None) -> Path:
     """Draw every curve's LR against step in one figure and save it (PNG, or any format matplotlib knows).

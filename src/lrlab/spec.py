@@ -18,7 +18,7 @@ Grammar (spaces between tokens are ignored)::
     spec    := chain
     chain   := product ( ">>" product )*        one piece after another
     product := atom ( "*" atom )*              binds tighter than ">>"
-    atom    := call | number | "(" chain ")"
+    atom    := call | NAME | number | "(" chain ")"   a bare NAME is the call without arguments
     call    := NAME "(" [ arg ( "," arg )* [","] ] ")"
     arg     := NAME "=" value | value          positional only where a schedule takes it (clamp's schedule)
     value   := chain | number | bool | word | string | list
@@ -30,7 +30,9 @@ Grammar (spaces between tokens are ignored)::
 
 What it means:
 
-- ``name(...)`` is a schedule; a parameter not given takes its default. LR parameters (``lr``, ``init_lr``,
+- ``name(...)`` is a schedule; a parameter not given takes its default. A bare ``name`` where a schedule
+  belongs is ``name()``: ``warmup(steps=5) >> cosine`` reads as ``warmup(steps=5) >> cosine()`` (inside a
+  call's arguments, a word is a value: ``warmup(shape=cosine)``). LR parameters (``lr``, ``init_lr``,
   ``max_lr``, ``peak_lr``, ``start_lr``) default to the optimizer's LR (``Horizon.base_lr``), so
   ``cosine(min_lr=1e-5)`` decays from the optimizer's LR to 1e-5 over the rest of training.
 - ``a >> b >> c``: a, then b, then c. Time is re-based at each boundary (b sees its own step 0). Every piece
@@ -65,6 +67,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -140,10 +143,20 @@ class SpecError(ConfigError):
     def __init__(self, text: str, column: int, reason: str) -> None:
         self.text, self.column, self.reason = text, column, reason
         where = f" at column {column}" if column > 0 else ""
-        super().__init__(f"spec error{where} in {text!r}: {reason}")
+        super().__init__(f"spec error{where} in {_excerpt(text, column)}: {reason}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return SpecError, (self.text, self.column, self.reason)
+
+
+def _excerpt(text: str, column: int, width: int = 100) -> str:
+    """``repr(text)``, or for a longer text the ``width`` characters around ``column`` with ``...`` for the rest."""
+    if len(text) <= width:
+        return repr(text)
+    start = min(max(0, column - 1 - width // 2), len(text) - width)
+    head = "..." if start > 0 else ""
+    tail = "..." if start + width < len(text) else ""
+    return f"{head}{text[start:start + width]!r}{tail}"
 
 
 class _AtError(Exception):
@@ -400,6 +413,7 @@ class _Parser:
             parts.append(self.product())
         if len(parts) == 1:
             return parts[0]
+        parts = [_schedule_word(value, col) for value, col in parts]
         for value, col in parts:
             if not isinstance(value, Spec):
                 raise _AtError(col, f"'>>' joins schedules, but {format_value(value)} is not one")
@@ -412,6 +426,7 @@ class _Parser:
             factors.append(self.atom())
         if len(factors) == 1:
             return factors[0]
+        factors = [_schedule_word(value, col) for value, col in factors]
         for value, col in factors:
             if not (isinstance(value, Spec) or _is_number(value)):
                 raise _AtError(col, f"'*' multiplies schedules and numbers, but {format_value(value)} is neither")
@@ -482,11 +497,26 @@ class _Parser:
                                               f"write name=value, one of {', '.join(allowed)}")
                 arg = positional.pop(0)
             value, col = self.chain()
+            if entry.param(arg).kind == "spec":
+                value, col = _schedule_word(value, col)
             args[arg], cols[arg] = value, col
             if not self.at(")"):
                 self.expect(",", f"or ')' after the argument {arg!r}")
         self.expect(")", f"to close {name.text}( at column {name.col}")
         return Call(name.text, tuple(args.items()), col=name.col, arg_cols=tuple(cols.items()))
+
+
+def _schedule_word(value: Any, col: int) -> tuple[Any, int]:
+    """A bare word where a schedule belongs: ``cosine`` is ``cosine()``; an unknown name is an error.
+
+    Only where a schedule is the one meaning (a piece of ``>>`` or ``*``, clamp's schedule, the whole spec):
+    elsewhere a word is a value, as in ``warmup(shape=cosine)``.
+    """
+    if not isinstance(value, str) or not _BARE.fullmatch(value):
+        return value, col
+    if value not in REGISTRY:
+        raise _AtError(col, _unknown("schedule", value, list(REGISTRY)))
+    return Call(value, col=col), col
 
 
 def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...], where: str = "") -> str:
@@ -511,7 +541,7 @@ def parse(text: str) -> Spec:
         parser = _Parser(text)
         if parser.peek().kind == "end":
             raise _AtError(1, "the spec is empty: expected a schedule such as cosine()")
-        value, col = parser.chain()
+        value, col = _schedule_word(*parser.chain())
         token = parser.peek()
         if token.kind != "end":
             if token.kind == "op" and token.text == ")":
@@ -522,6 +552,8 @@ def parse(text: str) -> Spec:
             raise _AtError(col, f"expected a schedule such as cosine(), found {format_value(value)}")
     except _AtError as problem:
         raise SpecError(text, problem.column, problem.reason) from None
+    except RecursionError:  # brackets or clamp(...) nested hundreds deep; a long '>>' chain is fine
+        raise SpecError(text, 0, "brackets are nested too deeply") from None
     return value
 
 
@@ -773,6 +805,7 @@ class _Context:
     base_lr: float  # the default of LR parameters (1.0 for the envelopes of a product)
     offset: int = 0  # absolute step at which this piece starts
     warmup_before: int | None = None  # length of a warmup just before this piece
+    load_functions: bool = True  # import fn(path=...); False: a stand-in that never imports (see build)
 
     def length(self, steps: int | None) -> int:
         """A piece's length: its own when given, else all the steps it may take."""
@@ -1024,16 +1057,26 @@ def _build_chain(chain: Chain, ctx: _Context) -> _Built:
                             duration=None if built.ramp else built.duration, ramp=None)
         pieces.append(built)
         warmup_before = built.ramp.steps if built.ramp else None
-    lr = pieces[-1].lr
-    for piece in reversed(pieces[:-1]):
-        assert piece.duration is not None and lr is not None
-        if piece.ramp is not None:
-            lr = Warmup(lr, piece.duration, piece.ramp.shape, piece.ramp.start)
-        else:
-            assert piece.lr is not None
-            lr = join([piece.lr, lr], [piece.duration])
     duration = None if pieces[-1].duration is None else used + pieces[-1].duration
-    return _Built(lr, duration, _chain_momentum(pieces), pieces[-1].plateau)
+    return _Built(_chain_lr(pieces), duration, _chain_momentum(pieces), pieces[-1].plateau)
+
+
+def _chain_lr(pieces: list[_Built]) -> Schedule:
+    """The pieces' LR schedules as one flat :class:`~lrlab.schedules.Join` (never nested, so a chain of any
+    length is evaluated without recursion). A warmup ramps up to the start of the piece after it."""
+    schedules: list[Schedule] = []
+    for piece in reversed(pieces):
+        if piece.ramp is None:
+            assert piece.lr is not None
+            schedules.append(piece.lr)
+            continue
+        following = schedules[-1]
+        if isinstance(following, Warmup):  # a warmup into a warmup: ramp to its (fixed) start, not through it
+            following = Constant(following(0))
+        schedules.append(Warmup(following, piece.ramp.steps, piece.ramp.shape, piece.ramp.start))
+    schedules.reverse()
+    boundaries = list(itertools.accumulate(piece.duration or 0 for piece in pieces[:-1]))
+    return join(schedules, boundaries)
 
 
 def _chain_momentum(pieces: list[_Built]) -> Schedule | None:
@@ -1096,12 +1139,15 @@ def _build_product(product: Product, ctx: _Context) -> _Built:
     return _Built(lr, max(durations) if durations else None, momentum, plateau)
 
 
-def build(spec: Spec | str, horizon: Horizon) -> Plan:
+def build(spec: Spec | str, horizon: Horizon, *, load_functions: bool = True) -> Plan:
     """Build a spec for one run: resolve its durations against ``horizon`` and make its schedules.
 
     Args:
         spec: a spec string or a parsed :class:`Spec`.
         horizon: the run's length (steps, steps per epoch), the optimizer's LR and Adam's beta2.
+        load_functions: import the module of each ``fn(path=module:function)``. False for a spec read from
+            stored results, which is data and must never run code: the path is only checked for its form,
+            and the plan's LR raises :class:`ConfigError` at the steps where that function would be called.
 
     Returns:
         a :class:`Plan` with absolute LR values. Raises :class:`SpecError` (a :class:`ConfigError`) for any
@@ -1113,7 +1159,7 @@ def build(spec: Spec | str, horizon: Horizon) -> Plan:
         raise TypeError(f"horizon={horizon!r} is invalid: expected a Horizon")
     text = spec if isinstance(spec, str) else str(spec)
     node = parse(text)  # a Spec given directly is re-read from its text, so errors can point at a column
-    ctx = _Context(horizon, horizon.total_steps, horizon.base_lr)
+    ctx = _Context(horizon, horizon.total_steps, horizon.base_lr, load_functions=load_functions)
     try:
         built = _build_node(node, ctx)
         lr = _as_schedule(built, ctx, node.col)
@@ -1271,11 +1317,24 @@ def _tanh(a: Args, ctx: _Context) -> _Built:
     return _Built(a.make(Tanh, a["init_lr"], a["min_lr"], ctx.length(steps), a["lower"], a["upper"]), steps)
 
 
-def _load_function(a: Args) -> Callable[[int], float]:
+@dataclass(frozen=True)
+class _NotLoaded:
+    """What ``fn(path=...)`` calls when built with ``load_functions=False``: nothing was imported."""
+
+    path: str
+
+    def __call__(self, step: int) -> float:
+        raise ConfigError(f"path={format_value(self.path)} was not imported: this plan was built from stored "
+                          "results (load_functions=False), which never run code")
+
+
+def _load_function(a: Args, ctx: _Context) -> Callable[[int], float]:
     path = a["path"]
     module_name, _, attribute = path.partition(":")
     if not module_name or module_name.startswith(".") or not attribute:  # import_module(".x") raises TypeError
         a.fail("path", f"path={format_value(path)} is invalid for fn: expected package.module:function")
+    if not ctx.load_functions:
+        return _NotLoaded(path)
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -1293,7 +1352,7 @@ def _load_function(a: Args) -> Callable[[int], float]:
           Param("path", "word", REQUIRED, "the function, as package.module:function"),
           _lr("init_lr", "multiplies the function's value"), LENGTH)
 def _fn(a: Args, ctx: _Context) -> _Built:
-    return _Built(a.make(Function, _load_function(a), a["init_lr"]), a.steps(""))
+    return _Built(a.make(Function, _load_function(a, ctx), a["init_lr"]), a.steps(""))
 
 
 @register("warmup", "a ramp up to the starting LR of what follows '>>' (alone: up to the optimizer's LR)",

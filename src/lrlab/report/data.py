@@ -8,6 +8,7 @@ stored as NULL) become ``nan`` in the arrays.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,17 @@ class Study:
         return str(self.task.get("name") or self.config.get("task") or "unknown task")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped as Python writes them (ESC -> ``\\x1b``), safe for a terminal.
+
+    Schedule names and specs read from a store pass through it: a store may come from anyone.
+    """
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def _array(values: list[Any]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
@@ -150,9 +162,10 @@ def _optional_array(values: list[Any]) -> np.ndarray | None:
 def _series(store: Store, run: RunRecord) -> RunSeries:
     steps, epochs = store.step_metrics(run.id), store.epoch_metrics(run.id)
     return RunSeries(
-        schedule=run.schedule, spec=run.spec, seed=run.seed, status=run.status, diverged_step=run.diverged_step,
-        wall_s=run.wall_s, env=run.env, lr=_array(steps["lr"]), momentum=_optional_array(steps["momentum"]),
-        train_loss=_array(steps["train_loss"]), epoch=np.array(epochs["epoch"], dtype=int),
+        schedule=printable(run.schedule), spec=printable(run.spec), seed=run.seed, status=run.status,
+        diverged_step=run.diverged_step, wall_s=run.wall_s, env=run.env, lr=_array(steps["lr"]),
+        momentum=_optional_array(steps["momentum"]), train_loss=_array(steps["train_loss"]),
+        epoch=np.array(epochs["epoch"], dtype=int),
         val_loss=_array(epochs["val_loss"]), val_acc=_optional_array(epochs["val_acc"]))
 
 
@@ -179,8 +192,9 @@ def load_study(directory: str | Path) -> Study:
     if not finished:
         raise ConfigError(f"directory={str(directory)!r} has no finished run yet: wait for `lrlab compare`")
 
-    order = list((config.get("schedules") or {}).keys())
-    order += [name for name in dict.fromkeys(r.schedule for r in finished) if name not in order]
+    configured = [printable(name) for name in config.get("schedules") or {}]
+    order = list(configured)
+    order += [name for name in dict.fromkeys(s.schedule for s in series) if name not in order]
     schedules: dict[str, ScheduleRuns] = {}
     for name in order:
         runs = tuple(sorted((s for s in series if s.schedule == name), key=lambda s: s.seed))
@@ -191,9 +205,9 @@ def load_study(directory: str | Path) -> Study:
     running = tuple(r for r in records if r.status not in ("done", "diverged"))
     notes = []
     if running:
-        names = ", ".join(f"{r.schedule} (seed {r.seed})" for r in running)
+        names = ", ".join(f"{printable(r.schedule)} (seed {r.seed})" for r in running)
         notes.append(f"{len(running)} run(s) not finished (still running or interrupted) are ignored: {names}.")
-    missing = [name for name in (config.get("schedules") or {}) if name not in schedules]
+    missing = [name for name in configured if name not in schedules]
     if missing:
         notes.append(f"No finished run yet for: {', '.join(missing)} (left out of every table, figure and claim).")
     longest = max((len(s.epoch) for s in series), default=0)

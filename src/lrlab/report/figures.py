@@ -18,7 +18,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.signal import lfilter
 
+from lrlab.plotting import any_script
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
+from lrlab.report.files import replacing
 from lrlab.report.summary import summary_rows
 
 DPI = 110
@@ -60,8 +62,8 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=_PNG_METADATA)
+    with replacing(path) as tmp:  # a failed write (a full disk) leaves the earlier figure as it was
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata=_PNG_METADATA)
     return path
 
 
@@ -164,7 +166,8 @@ def plot_train_loss(study: Study, path: Path) -> Path:
     ax.set_ylabel(f"training loss (EMA, window {window})")
     ax.set_title("Training loss: mean and min..max over seeds")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -184,7 +187,8 @@ def plot_val_metric(study: Study, metric: str, path: Path) -> Path:
     ax.set_ylabel(what)
     ax.set_title(f"{what.capitalize()} per epoch: mean and min..max over seeds")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -220,6 +224,7 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
     return _save(fig, path)
 
 
+@any_script()
 def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
 
@@ -241,5 +246,7 @@ def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, A
         from lrlab.finder import FinderResult
         from lrlab.finder_plot import plot_finder
 
-        paths["lr_finder"] = plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), out / "lr_finder.png")
+        paths["lr_finder"] = out / "lr_finder.png"
+        with replacing(paths["lr_finder"]) as tmp:
+            plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
     return paths

@@ -18,6 +18,7 @@ import yaml
 from lrlab.report.claims import CONTRADICTED, NOT_TESTABLE, SUPPORTED, TIE, Claim, evaluate_claims
 from lrlab.report.data import Study, load_study
 from lrlab.report.figures import make_figures
+from lrlab.report.files import replacing
 from lrlab.report.recommend import Recommendation, recommend
 from lrlab.report.summary import fmt, fmt_ci, fmt_mean, fmt_target, report_notes, summary_rows
 
@@ -193,5 +194,7 @@ def write_report(directory: str | Path, *, study: Study | None = None, rows: Seq
     claims = evaluate_claims(study) if claims is None else claims
     figures = make_figures(study, directory, rows) if figures is None else figures
     path = directory / REPORT_NAME
-    path.write_text(render_html(study, rows, claims, figures, report_notes(study, rows)), encoding="utf-8")
+    page = render_html(study, rows, claims, figures, report_notes(study, rows))
+    with replacing(path) as tmp:  # a failed write (a full disk) leaves the earlier report as it was
+        tmp.write_text(page, encoding="utf-8")
     return path

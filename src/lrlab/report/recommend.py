@@ -1,8 +1,10 @@
 """Which schedule? The best schedule of a study, the ones that tie with it, and the code to use it.
 
 The code is exact for the stored run: the spec is built against the run's horizon (steps, steps per epoch,
-the optimizer's LR), read back from the store. Where the winner is a single schedule that
-``torch.optim.lr_scheduler`` also has, the torch class (or lrlab's drop-in of the same name) is given too.
+the optimizer's LR), read back from the store. A store is data: building never imports the module of a
+stored ``fn(path=module:function)`` (``load_functions=False``); the code names it as text.
+Where the winner is a single schedule that ``torch.optim.lr_scheduler`` also has, the torch class (or lrlab's
+drop-in of the same name) is given too.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA
         return Recommendation(best, spec, ties, text, f"# build({spec!r}, Horizon(...)): the run's length is not "
                               "stored in this results directory", None)
     try:
-        plan = build(spec, horizon)
+        plan = build(spec, horizon, load_functions=False)  # a store is data: import nothing it names
     except ConfigError:
         return Recommendation(best, spec, ties, text, "", None)
     watch = "  # ReduceLROnPlateau watches the validation loss, once per epoch"

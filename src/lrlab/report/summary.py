@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrlab.report.data import Study
+from lrlab.report.files import replacing
 from lrlab.report.stats import describe, epochs_to_target
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -67,10 +68,11 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
 
 
 def write_summary_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as CSV with the header :data:`SUMMARY_COLUMNS` (None -> empty cell); return the path."""
+    """Write the rows as CSV with the header :data:`SUMMARY_COLUMNS` (None -> empty cell); return the path.
+
+    The file is replaced in one step: a failed write leaves the earlier one as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with replacing(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -138,6 +140,10 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
 def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
     """Plain sentences on what the numbers leave out or how they were made (for the HTML and the terminal)."""
     notes = list(study.notes)
+    if all(r.diverged_step == 0 for s in study.schedules.values() for r in s.runs):  # no number to qualify
+        return [*notes, "The training loss was not finite from the first step (step 0, before any update) in every "
+                        "run, whatever the schedule: the learning rate is not the cause. Check the data (NaN or inf "
+                        "in the inputs or targets) and the model's output."]
     done_counts = [len(s.done) for s in study.schedules.values()]
     if done_counts and max(done_counts) <= 1:
         notes.append("Only one seed per schedule trained to the end: no standard deviation, confidence interval "
