@@ -11,7 +11,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -37,12 +37,14 @@ DEFAULT_SCHEDULES: dict[str, str] = {
     "warmup-cosine": "warmup(epochs=2) >> cosine()",
 }
 DEFAULT_SEEDS = 5
+#: the largest seed: torch.manual_seed takes up to 2**64 - 1, the store's INTEGER column up to 2**63 - 1
+MAX_SEED = 2**63 - 1
 
 
 class OptimizerConfig(BaseModel):
-    """Optimizer overrides; anything left out comes from the task's defaults."""
+    """Optimizer overrides; anything left out comes from the task's defaults (every number finite)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: Literal["sgd", "adam", "adamw"] | None = None
     lr: float | None = Field(default=None, gt=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
@@ -82,6 +84,10 @@ class ExperimentConfig(BaseModel):
             raise ValueError("expected a count >= 1 or a list of seeds")
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("expected a non-empty list of distinct seeds")
+        if isinstance(value, list) and not all(0 <= seed <= MAX_SEED for seed in value):
+            raise ValueError(f"expected seeds from 0 to {MAX_SEED} (2**63 - 1)")
+        if isinstance(value, int) and value > MAX_SEED + 1:
+            raise ValueError(f"expected a count of at most {MAX_SEED + 1} (seeds 0 to 2**63 - 1)")
         return value
 
     @field_validator("peak_lr")
@@ -98,9 +104,9 @@ class ExperimentConfig(BaseModel):
             raise ValueError("expected at least one schedule")
         return value
 
-    def seed_list(self) -> list[int]:
-        """The seeds as a list."""
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+    def seed_list(self) -> Sequence[int]:
+        """The seeds in order (a ``range`` for a count: nothing is allocated per seed)."""
+        return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
 
 
 def _pydantic_error_line(error: ValidationError) -> str:
@@ -165,10 +171,12 @@ def prepare(config: ExperimentConfig) -> Experiment:
         ok, why = can_vectorize(task)
         if not ok:
             raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
-    first_seed = config.seed_list()[0]
-    for name, run in experiment.runs():
-        if run.seed != first_seed:
-            continue  # the seed does not change the horizon: one check per schedule
+    _, first = next(experiment.runs())
+    if first.batch_size > len(task.x_train):
+        raise ConfigError(f"batch_size={first.batch_size} is invalid for task {task.name!r}: expected at most "
+                          f"{len(task.x_train)}, the training set's size")
+    for name, spec in config.schedules.items():  # the seed does not change the horizon: one check per schedule
+        run = replace(first, schedule=spec)
         try:
             build(run.schedule, horizon_for(task, run))
         except SpecError as exc:
