@@ -7,6 +7,7 @@ Equality is checked on one thread, the setting the CLI uses for small models (wi
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,10 +16,19 @@ import torch
 from torch import nn
 
 from lrlab.errors import ConfigError
+from lrlab.spec import build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, load_task
-from lrlab.trainer import RunSpec, train
-from lrlab.vectorized import MIN_MEMBERS, can_vectorize, choose_trainer, group_runs, train_many, tune_allocator
+from lrlab.trainer import RunSpec, horizon_for, train
+from lrlab.vectorized import (
+    MIN_MEMBERS,
+    _member,
+    can_vectorize,
+    choose_trainer,
+    group_runs,
+    train_many,
+    tune_allocator,
+)
 
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 ADAMW = OptimizerDefaults(name="adamw", lr=0.01, weight_decay=0.01)
@@ -124,6 +134,36 @@ def test_a_diverging_member_is_recorded_and_leaves_the_others_unchanged(digits: 
     assert len(many[1].train_loss) == many[1].diverged_step + 1
     assert many[0].diverged_step is None and many[2].diverged_step is None
     assert [m.train_loss for m in (many[0], many[2])] == [m.train_loss for m in train_many(digits, [runs[0], runs[2]])]
+
+
+@pytest.mark.parametrize("optimizer", [SGD, ADAMW], ids=["sgd-momentum", "adamw"])
+def test_an_lr_beyond_float32_is_divergence_at_its_step_in_both_trainers(digits: Task,
+                                                                        optimizer: OptimizerDefaults) -> None:
+    # exponential(gamma=1e308): 1e307 at step 1 (beyond float32's 3.4e38), inf at step 2; a peak of 1e39 is
+    # beyond it from step 0. Torch refuses such a scalar ("cannot be converted to type float without overflow").
+    big = replace(optimizer, lr=1e39)
+    runs = [RunSpec("exponential(gamma=1e308)", 0, 2, digits.batch_size, optimizer),
+            RunSpec("constant()", 1, 2, digits.batch_size, big),
+            RunSpec("cosine()", 2, 2, digits.batch_size, optimizer)]
+    many = assert_reproduces(digits, runs)
+    assert [m.diverged_step for m in many] == [1, 0, None]
+    assert many[0].lr[-1] == pytest.approx(1e306 if optimizer is ADAMW else 1e307)
+    # every member at the same LR: the batched update's shared-scalar path
+    same = [RunSpec("constant()", seed, 2, digits.batch_size, big) for seed in (0, 1)]
+    assert [m.diverged_step for m in assert_reproduces(digits, same)] == [0, 0]
+
+
+def test_member_lrs_are_computed_step_by_step_not_stored_for_the_whole_run(digits: Task) -> None:
+    run = RunSpec("warmup(steps=10) >> cosine()", 0, 10_000, digits.batch_size, SGD)  # 220,000 steps
+    tracemalloc.start()
+    try:
+        member = _member(digits, run)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000  # a list of the run's LRs alone would take 7 MB
+    total = horizon_for(digits, run).total_steps
+    assert member.lr(total - 1) == build(run.schedule, horizon_for(digits, run)).lr(total - 1)
 
 
 def test_runs_with_different_batch_sizes_train_in_separate_groups(digits: Task) -> None:

@@ -50,10 +50,10 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from lrlab.controllers import Plateau
 from lrlab.errors import ConfigError
-from lrlab.spec import build
+from lrlab.spec import Plan, build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, cross_entropy
-from lrlab.trainer import RunSpec, horizon_for
+from lrlab.trainer import RunSpec, horizon_for, lr_diverges
 
 __all__ = ["MIN_MEMBERS", "TRAINERS", "can_vectorize", "choose_trainer", "group_key", "group_runs", "process_count",
            "train_many", "train_many_processes", "tune_allocator"]
@@ -402,37 +402,40 @@ def vector_optimizer(opt: OptimizerDefaults, params: dict[str, Tensor]) -> _Vect
 
 @dataclass
 class _Member:
-    """One run inside a batched group: its schedule values, controller, data order and records."""
+    """One run inside a batched group: its plan (LR and momentum schedules), controller, data order and records.
+
+    LRs are computed step by step, as the adapter does: nothing is stored per future step.
+    """
 
     run: RunSpec
-    lr_values: list[float]  # the schedule's LR at steps 0..total (without the controller's scale)
-    momentum_values: list[float] | None  # the momentum schedule's values, or None: the optimizer's own
-    default_momentum: float
+    plan: Plan
+    default_momentum: float  # the optimizer's own momentum (Adam's beta1), where the plan schedules none
     controller: Plateau | None
     data_order: torch.Generator
     metrics: RunMetrics = field(default_factory=RunMetrics)
     first_loss: float | None = None
     epoch_losses: list[float] = field(default_factory=list)
 
+    def scheduled_lr(self, step: int) -> float:
+        """The schedule's LR at ``step``, without the controller's scale."""
+        return float(self.plan.lr(step))
+
     def lr(self, step: int) -> float:
         """The LR the adapter would set for ``step``: ``schedule(step) * controller scale``."""
-        value = self.lr_values[step]
+        value = self.scheduled_lr(step)
         return value * self.controller.scales[0] if self.controller is not None else value
 
     def momentum(self, step: int) -> float:
-        return self.momentum_values[step] if self.momentum_values is not None else self.default_momentum
+        return float(self.plan.momentum(step)) if self.plan.momentum is not None else self.default_momentum
 
 
 def _member(task: Task, run: RunSpec) -> _Member:
-    horizon = horizon_for(task, run)
-    plan = build(run.schedule, horizon)
-    steps = range(horizon.total_steps + 1)  # +1: the LR after the last step goes into the last epoch's record
+    plan = build(run.schedule, horizon_for(task, run))
     controller = plan.new_controller()
     if controller is not None:
         controller.bind(1)
     opt = run.optimizer
-    return _Member(run=run, lr_values=[float(plan.lr(t)) for t in steps],
-                   momentum_values=None if plan.momentum is None else [float(plan.momentum(t)) for t in steps],
+    return _Member(run=run, plan=plan,
                    default_momentum=float(opt.betas[0] if opt.name in ("adam", "adamw") else opt.momentum),
                    controller=controller, data_order=torch.Generator().manual_seed(run.seed))
 
@@ -506,7 +509,7 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
                 m.metrics.momentum.append(momentum)
                 m.metrics.train_loss.append(value)
                 m.first_loss = value if m.first_loss is None else m.first_loss
-                if not math.isfinite(value) or value > m.run.divergence_factor * m.first_loss:
+                if not math.isfinite(value) or value > m.run.divergence_factor * m.first_loss or lr_diverges(lr):
                     m.metrics.diverged_step = step
                     diverged.append(row)
                     continue
@@ -540,7 +543,7 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
                 continue
             keep.append(row)
             if m.controller is not None:  # ReduceLROnPlateau on the validation loss, once per epoch
-                m.controller.observe(val_loss, step, [m.lr_values[step]])
+                m.controller.observe(val_loss, step, [m.scheduled_lr(step)])
         if len(keep) < len(active):
             rows = torch.tensor(keep, dtype=torch.long)
             active = [active[r] for r in keep]
