@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from lrlab import vectorized
 from lrlab.errors import ConfigError
 from lrlab.spec import build
 from lrlab.store import RunMetrics
@@ -177,6 +178,27 @@ def test_runs_with_different_batch_sizes_train_in_separate_groups(digits: Task) 
     many = assert_reproduces(digits, runs, on_step=steps.append, max_members=1)
     assert [len(m.train_loss) for m in many] == [44, 28, 44, 28]
     assert steps == [*range(1, 45), *range(1, 45), *range(1, 29), *range(1, 29)]  # one call per batched step
+
+
+def test_groups_are_capped_and_dealt_evenly_over_processes(digits: Task) -> None:
+    runs = [RunSpec("cosine()", seed, 2, digits.batch_size, SGD) for seed in range(30)]
+    assert group_runs(runs, 32, processes=2) == [list(range(0, 30, 2)), list(range(1, 30, 2))]  # the default study
+    assert [len(g) for g in group_runs(runs * 2, 32, processes=2)] == [30, 30]
+    assert [len(g) for g in group_runs(runs * 3, 32, processes=2)] == [23, 23, 22, 22]  # 3 groups would idle a core
+    assert [len(g) for g in group_runs(runs[:6], 32, processes=2)] == [6]  # 3 each would be below MIN_MEMBERS
+    assert [len(g) for g in group_runs(runs, 8)] == [8, 8, 7, 7]
+
+
+def test_group_size_is_bounded_by_memory(digits: Task, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = RunSpec("cosine()", 0, 2, digits.batch_size, SGD)
+    each = vectorized.member_bytes(digits, run)
+    params = sum(p.numel() for p in digits.make_model().parameters()) * 4
+    assert params * 5 < each < params * 5 + 10**6  # parameters and their state dominate this small MLP
+    assert vectorized.group_limit(digits, run, 1)[0] == vectorized.MAX_GROUP  # this machine holds 32 of them
+    monkeypatch.setattr(vectorized, "available_memory", lambda: 2 * 2 * 10 * each)
+    assert vectorized.group_limit(digits, run, processes=2) == (
+        10, f"half the available memory ({40 * each / 2**30:.1f} GiB) at ~{each / 2**20:.1f} MiB per run")
+    assert vectorized.group_limit(digits, run, processes=2, requested=3)[0] == 3
 
 
 def test_wall_time_is_the_groups_time_shared_by_its_members(digits: Task) -> None:
