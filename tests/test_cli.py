@@ -199,6 +199,27 @@ def test_compare_warmup_longer_than_training_is_exit_code_2(tmp_path, capsys):
     assert "warmup(epochs=5) lasts" in assert_one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(("flag", "value", "size"), [
+    ("--seeds", "100000", "600,000 runs × 66 steps = 39,600,000 steps"),  # a typo for 10
+    ("--epochs", "1000000000", "6 runs × 22,000,000,000 steps"),
+])
+def test_an_implausible_sweep_is_refused_in_one_line_naming_yes(tmp_path, capsys, flag, value, size):
+    argv = ["compare", "--task", "digits-mlp", "--epochs", "3", "--seeds", "1", "--out", str(tmp_path / "out")]
+    assert main([*argv, flag, value]) == 2
+    line = assert_one_line_error(capsys.readouterr().err)
+    assert size in line and line.endswith("confirm it with --yes") and not (tmp_path / "out").exists()
+
+
+def test_compare_prints_the_sweeps_size_before_training(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main(["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "constant()",
+                     "--out", str(tmp_path), "--no-report"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "1 schedule × 1 seed, 1 run × 22 steps = 22 steps, ~1.32 kB of store;" in capsys.readouterr().out
+
+
 def test_report_of_an_empty_directory_is_exit_code_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "lrlab compare" in assert_one_line_error(capsys.readouterr().err)

@@ -38,6 +38,10 @@ def small(**overrides: object) -> dict:
     (small(optimizer={"name": "rmsprop"}), "optimizer.name='rmsprop'"),
     (small(optimizer={"lr": -1}), "optimizer.lr=-1"),
     (small(schedules={}), "schedules={}"),
+    (small(seeds=[99999999999999999999]), "seeds=[99999999999999999999]"),  # beyond torch.manual_seed and SQLite
+    (small(seeds=[-1]), "seeds=[-1]"),
+    (small(optimizer={"lr": float("inf")}), "optimizer.lr=inf"),
+    (small(optimizer={"momentum": float("nan")}), "optimizer.momentum=nan"),
 ])
 def test_config_mistakes_name_the_field(config: dict, field: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -73,6 +77,16 @@ def test_schedules_are_checked_against_the_run_length_before_training(schedules:
     with pytest.raises(ConfigError) as error:
         prepare(parse_config(small(schedules=schedules)))
     assert expected in str(error.value)
+
+
+def test_a_batch_larger_than_the_training_set_is_refused_naming_both_sizes() -> None:
+    with pytest.raises(ConfigError, match=r"^batch_size=5000 is invalid for task 'digits-mlp': expected at most "
+                                          r"1437, the training set's size$"):
+        prepare(parse_config(small(batch_size=5000)))
+
+
+def test_a_huge_seed_count_is_not_expanded_into_a_list() -> None:
+    assert len(parse_config(small(seeds=10**15)).seed_list()) == 10**15
 
 
 def test_yaml_config_errors(tmp_path: Path) -> None:

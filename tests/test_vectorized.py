@@ -7,6 +7,7 @@ Equality is checked on one thread, the setting the CLI uses for small models (wi
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -14,11 +15,21 @@ import pytest
 import torch
 from torch import nn
 
+from lrlab import vectorized
 from lrlab.errors import ConfigError
+from lrlab.spec import build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, load_task
-from lrlab.trainer import RunSpec, train
-from lrlab.vectorized import MIN_MEMBERS, can_vectorize, choose_trainer, group_runs, train_many, tune_allocator
+from lrlab.trainer import RunSpec, horizon_for, train
+from lrlab.vectorized import (
+    MIN_MEMBERS,
+    _member,
+    can_vectorize,
+    choose_trainer,
+    group_runs,
+    train_many,
+    tune_allocator,
+)
 
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 ADAMW = OptimizerDefaults(name="adamw", lr=0.01, weight_decay=0.01)
@@ -126,6 +137,36 @@ def test_a_diverging_member_is_recorded_and_leaves_the_others_unchanged(digits: 
     assert [m.train_loss for m in (many[0], many[2])] == [m.train_loss for m in train_many(digits, [runs[0], runs[2]])]
 
 
+@pytest.mark.parametrize("optimizer", [SGD, ADAMW], ids=["sgd-momentum", "adamw"])
+def test_an_lr_beyond_float32_is_divergence_at_its_step_in_both_trainers(digits: Task,
+                                                                        optimizer: OptimizerDefaults) -> None:
+    # exponential(gamma=1e308): 1e307 at step 1 (beyond float32's 3.4e38), inf at step 2; a peak of 1e39 is
+    # beyond it from step 0. Torch refuses such a scalar ("cannot be converted to type float without overflow").
+    big = replace(optimizer, lr=1e39)
+    runs = [RunSpec("exponential(gamma=1e308)", 0, 2, digits.batch_size, optimizer),
+            RunSpec("constant()", 1, 2, digits.batch_size, big),
+            RunSpec("cosine()", 2, 2, digits.batch_size, optimizer)]
+    many = assert_reproduces(digits, runs)
+    assert [m.diverged_step for m in many] == [1, 0, None]
+    assert many[0].lr[-1] == pytest.approx(1e306 if optimizer is ADAMW else 1e307)
+    # every member at the same LR: the batched update's shared-scalar path
+    same = [RunSpec("constant()", seed, 2, digits.batch_size, big) for seed in (0, 1)]
+    assert [m.diverged_step for m in assert_reproduces(digits, same)] == [0, 0]
+
+
+def test_member_lrs_are_computed_step_by_step_not_stored_for_the_whole_run(digits: Task) -> None:
+    run = RunSpec("warmup(steps=10) >> cosine()", 0, 10_000, digits.batch_size, SGD)  # 220,000 steps
+    tracemalloc.start()
+    try:
+        member = _member(digits, run)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000  # a list of the run's LRs alone would take 7 MB
+    total = horizon_for(digits, run).total_steps
+    assert member.lr(total - 1) == build(run.schedule, horizon_for(digits, run)).lr(total - 1)
+
+
 def test_runs_with_different_batch_sizes_train_in_separate_groups(digits: Task) -> None:
     runs = [RunSpec("cosine()", seed, 2, batch, SGD) for batch, seed in ((64, 0), (100, 1), (64, 2), (100, 3))]
     assert group_runs(runs) == [[0, 2], [1, 3]]
@@ -137,6 +178,27 @@ def test_runs_with_different_batch_sizes_train_in_separate_groups(digits: Task) 
     many = assert_reproduces(digits, runs, on_step=steps.append, max_members=1)
     assert [len(m.train_loss) for m in many] == [44, 28, 44, 28]
     assert steps == [*range(1, 45), *range(1, 45), *range(1, 29), *range(1, 29)]  # one call per batched step
+
+
+def test_groups_are_capped_and_dealt_evenly_over_processes(digits: Task) -> None:
+    runs = [RunSpec("cosine()", seed, 2, digits.batch_size, SGD) for seed in range(30)]
+    assert group_runs(runs, 32, processes=2) == [list(range(0, 30, 2)), list(range(1, 30, 2))]  # the default study
+    assert [len(g) for g in group_runs(runs * 2, 32, processes=2)] == [30, 30]
+    assert [len(g) for g in group_runs(runs * 3, 32, processes=2)] == [23, 23, 22, 22]  # 3 groups would idle a core
+    assert [len(g) for g in group_runs(runs[:6], 32, processes=2)] == [6]  # 3 each would be below MIN_MEMBERS
+    assert [len(g) for g in group_runs(runs, 8)] == [8, 8, 7, 7]
+
+
+def test_group_size_is_bounded_by_memory(digits: Task, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = RunSpec("cosine()", 0, 2, digits.batch_size, SGD)
+    each = vectorized.member_bytes(digits, run)
+    params = sum(p.numel() for p in digits.make_model().parameters()) * 4
+    assert params * 5 < each < params * 5 + 10**6  # parameters and their state dominate this small MLP
+    assert vectorized.group_limit(digits, run, 1)[0] == vectorized.MAX_GROUP  # this machine holds 32 of them
+    monkeypatch.setattr(vectorized, "available_memory", lambda: 2 * 2 * 10 * each)
+    assert vectorized.group_limit(digits, run, processes=2) == (
+        10, f"half the available memory ({40 * each / 2**30:.1f} GiB) at ~{each / 2**20:.1f} MiB per run")
+    assert vectorized.group_limit(digits, run, processes=2, requested=3)[0] == 3
 
 
 def test_wall_time_is_the_groups_time_shared_by_its_members(digits: Task) -> None:

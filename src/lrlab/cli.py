@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ GRAMMAR = ("grammar: 'a >> b' runs a, then b (time re-based; every piece but the
            "warmup(steps=500) >> cosine(min_lr=1e-5)")
 EXIT_USAGE = 2  # a user's mistake, as argparse's own errors
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -219,28 +221,39 @@ def _config_data(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it takes Ctrl-C's orderly path (exit 143, not 130)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every schedule × seed of the experiment not yet in ``--out``, then write and print the report."""
     from lrlab.experiment import (
+        check_plan_size,
         open_store,
         parse_config,
         pending_runs,
+        plan_size,
         prepare,
         resolve_peak_lr,
         run_experiment,
         set_threads_for_small_models,
     )
     from lrlab.progress import SweepProgress
-    from lrlab.trainer import horizon_for
+    from lrlab.workers import WorkerLostError
 
     config = parse_config(_config_data(args))
     experiment = prepare(config)
+    size = plan_size(experiment)
+    check_plan_size(size, confirmed=args.yes)
     out = Path(args.out) if args.out else Path("results") / _dir_name(config.task)
-    runs = list(experiment.runs())
-    steps_per_run = horizon_for(experiment.task, runs[0][1]).total_steps
     set_threads_for_small_models()
     console = _console()
     store = open_store(out, config, fresh=args.fresh)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if config.peak_lr == "auto":
             console.print("peak LR: auto, running the LR range test (once per results directory)")
@@ -248,24 +261,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
             console.print(f"peak LR: {experiment.peak_lr:.3g}, the optimizer LR every schedule peaks at")
         pending = len(pending_runs(experiment, store))
         if pending == 0:
-            console.print(f"all {len(runs)} runs are already in {out}: nothing to train")
+            console.print(f"all {size.runs} runs are already in {out}: nothing to train")
         else:
             shape = f"{_count(len(config.schedules), 'schedule')} × {_count(len(config.seed_list()), 'seed')}"
-            console.print(f"{experiment.task.name}: {_count(len(runs), 'run')} ({shape}, {steps_per_run} steps each), "
-                          f"{len(runs) - pending} already in {out}, {pending} to train")
+            console.print(f"{experiment.task.name}: {shape}, {size.describe()}; {size.runs - pending} already in "
+                          f"{out}, {pending} to train", soft_wrap=True)
         start = time.perf_counter()
         try:
             if pending:
-                with SweepProgress(len(runs), steps_per_run, console=_console(stderr=True)) as progress:
+                with SweepProgress(size.runs, size.steps_per_run, console=_console(stderr=True)) as progress:
                     trainer = run_experiment(experiment, store, progress.on_start, progress.on_step)
-                    progress.finish(len(runs))
+                    progress.finish(size.runs)
                 console.print(f"trained {_count(pending, 'run')} in {time.perf_counter() - start:.1f} s; "
                               f"results in {out}\ntrainer: {trainer}", soft_wrap=True)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (_Terminated): the finished runs are stored
             stored = len(store.finished_runs())
             print(f"interrupted: {stored} runs stored; run the same command to resume", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
+        except WorkerLostError as error:
+            stored = len(store.finished_runs())
+            print(f"lrlab: error: {error}; {stored} runs stored; run the same command to resume", file=sys.stderr)
+            return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
     if not args.no_report:
         from lrlab.report import make_report
@@ -428,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="train a task under several schedules and seeds, then report", formatter_class=raw,
         description="Train every schedule x seed of an experiment (skipping runs already in --out), then write\n"
                     "report.html, summary.csv and figures there. Without --config or flags: the default study\n"
-                    "(6 schedules x 5 seeds on mnist1d-mlp). Ctrl-C keeps the finished runs; run again to resume.",
+                    "(6 schedules x 5 seeds on mnist1d-mlp). Ctrl-C or SIGTERM keeps the finished runs; run again\n"
+                    "to resume.",
         epilog="examples:\n  lrlab compare\n  lrlab compare --config examples/mnist1d-cnn.yaml\n"
                "  lrlab compare --task digits-mlp --seeds 3 --schedules 'constant()' 'warm=warmup(epochs=1) >> "
                "cosine()'")
@@ -448,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peak-lr", type=_peak_lr, metavar="LR|auto",
                    help="the optimizer's LR, which schedules peak at; auto: the LR range test's pick (lrlab find-lr)")
     p.add_argument("--fresh", action="store_true", help="delete the results already in --out first")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm a sweep of more than 10,000,000 steps (all runs together), refused without it")
     p.add_argument("--no-report", action="store_true", help="train only; `lrlab report DIR` writes it later")
 
     p = commands.add_parser(
@@ -491,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``lrlab`` command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
     0: done; 2: a usage or config mistake (one line on stderr); 1: a file could not be read or written;
-    130: interrupted.
+    130: interrupted (SIGINT); 143: terminated (SIGTERM).
     """
     parser = build_parser()
     try:
@@ -504,9 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lrlab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # `lrlab schedules | head`: stop quietly, and let the exit's flush of stdout be quiet
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -12,7 +12,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import lrlab
 from lrlab.errors import ConfigError, short_repr
 from lrlab.spec import SpecError, build
-from lrlab.store import STORE_NAME, Store, WriterLock
+from lrlab.store import STORE_NAME, RunMetrics, Store, WriterLock
 from lrlab.tasks import DEFAULT_TASK, OptimizerDefaults, Task, load_task
 from lrlab.trainer import RunSpec, horizon_for, train
 
@@ -38,12 +38,14 @@ DEFAULT_SCHEDULES: dict[str, str] = {
     "warmup-cosine": "warmup(epochs=2) >> cosine()",
 }
 DEFAULT_SEEDS = 5
+#: the largest seed: torch.manual_seed takes up to 2**64 - 1, the store's INTEGER column up to 2**63 - 1
+MAX_SEED = 2**63 - 1
 
 
 class OptimizerConfig(BaseModel):
-    """Optimizer overrides; anything left out comes from the task's defaults."""
+    """Optimizer overrides; anything left out comes from the task's defaults (every number finite)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: Literal["sgd", "adam", "adamw"] | None = None
     lr: float | None = Field(default=None, gt=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
@@ -83,6 +85,10 @@ class ExperimentConfig(BaseModel):
             raise ValueError("expected a count >= 1 or a list of seeds")
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("expected a non-empty list of distinct seeds")
+        if isinstance(value, list) and not all(0 <= seed <= MAX_SEED for seed in value):
+            raise ValueError(f"expected seeds from 0 to {MAX_SEED} (2**63 - 1)")
+        if isinstance(value, int) and value > MAX_SEED + 1:
+            raise ValueError(f"expected a count of at most {MAX_SEED + 1} (seeds 0 to 2**63 - 1)")
         return value
 
     @field_validator("peak_lr")
@@ -105,9 +111,9 @@ class ExperimentConfig(BaseModel):
                 raise ValueError(f"the schedule name {shown} has a control character: expected printable text")
         return value
 
-    def seed_list(self) -> list[int]:
-        """The seeds as a list."""
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+    def seed_list(self) -> Sequence[int]:
+        """The seeds in order (a ``range`` for a count: nothing is allocated per seed)."""
+        return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
 
 
 def _pydantic_error_line(error: ValidationError) -> str:
@@ -201,10 +207,12 @@ def prepare(config: ExperimentConfig) -> Experiment:
         ok, why = can_vectorize(task)
         if not ok:
             raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
-    first_seed = config.seed_list()[0]
-    for name, run in experiment.runs():
-        if run.seed != first_seed:
-            continue  # the seed does not change the horizon: one check per schedule
+    _, first = next(experiment.runs())
+    if first.batch_size > len(task.x_train):
+        raise ConfigError(f"batch_size={first.batch_size} is invalid for task {task.name!r}: expected at most "
+                          f"{len(task.x_train)}, the training set's size")
+    for name, spec in config.schedules.items():  # the seed does not change the horizon: one check per schedule
+        run = replace(first, schedule=spec)
         try:
             build(run.schedule, horizon_for(task, run))
         except SpecError as exc:
@@ -212,6 +220,50 @@ def prepare(config: ExperimentConfig) -> Experiment:
         except ValueError as exc:
             raise ConfigError(f"schedules.{name}={run.schedule!r} is invalid: {exc}") from None
     return experiment
+
+
+#: a sweep of more optimizer steps than this, all runs together, is refused unless confirmed (``--yes``): about
+#: 600 MB of per-step records, and hours of training even for the small built-in tasks
+MAX_PLAN_STEPS = 10_000_000
+#: store space one step's record takes (a row of per-step metrics and its index), in bytes, measured
+STEP_ROW_BYTES = 60
+
+
+@dataclass(frozen=True)
+class PlanSize:
+    """How big a sweep is: its runs and optimizer steps per run (computed, nothing is expanded per run)."""
+
+    runs: int
+    steps_per_run: int
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps of all runs together: the store writes one row of metrics per step."""
+        return self.runs * self.steps_per_run
+
+    def describe(self) -> str:
+        """``24 runs × 1,100 steps = 26,400 steps, ~1.6 MB of store``."""
+        size = float(self.steps * STEP_ROW_BYTES)
+        for unit in ("B", "kB", "MB", "GB", "TB"):
+            if size < 1000 or unit == "TB":
+                break
+            size /= 1000
+        return (f"{self.runs:,} run{'' if self.runs == 1 else 's'} × {self.steps_per_run:,} steps = "
+                f"{self.steps:,} steps, ~{size:.3g} {unit} of store")
+
+
+def plan_size(experiment: Experiment) -> PlanSize:
+    """The size of every run of ``experiment`` (stored or not)."""
+    _, first = next(experiment.runs())
+    runs = len(experiment.config.schedules) * len(experiment.config.seed_list())
+    return PlanSize(runs, horizon_for(experiment.task, first).total_steps)
+
+
+def check_plan_size(size: PlanSize, confirmed: bool = False) -> None:
+    """Refuse a sweep of more than :data:`MAX_PLAN_STEPS` steps unless ``confirmed`` (one line naming --yes)."""
+    if size.steps > MAX_PLAN_STEPS and not confirmed:
+        raise ConfigError(f"the sweep is {size.describe()}: above {MAX_PLAN_STEPS:,} steps, check seeds and "
+                          "epochs, or confirm it with --yes")
 
 
 def environment() -> dict[str, Any]:
@@ -308,13 +360,15 @@ def run_experiment(experiment: Experiment, store: Store,
     """Train every run not yet finished in ``store`` and record it; return the trainer used and why.
 
     The trainer is the config's (``auto``: :func:`lrlab.vectorized.choose_trainer` decides). Sequentially,
-    each run is stored when it ends; vectorized, each group of runs trained together is stored when the group
-    ends (a killed sweep loses only the runs in flight), and a group is dealt over one forked single-thread
-    process per core (:func:`lrlab.vectorized.process_count`). ``on_start(label, done, total)`` is called before
-    each run or group (``done`` counts the runs finished so far), ``on_step(step)`` after each optimizer step:
-    hooks for a progress display.
+    each run is stored when it ends. Vectorized, the runs train in groups (:func:`lrlab.vectorized.group_runs`,
+    at most :func:`lrlab.vectorized.group_limit` runs each: ``max_members``, what pays, what memory holds),
+    dealt over one forked single-thread process per core (:mod:`lrlab.workers`), and each group is stored when
+    it ends: an interrupt or a kill loses only the runs in flight. ``on_start(label, done, total)`` is called
+    before each run and as each group starts and ends (``done`` counts the runs finished so far),
+    ``on_step(step)`` as training advances: hooks for a progress display.
     """
-    from lrlab.vectorized import choose_trainer, group_runs, process_count, train_many, train_many_processes
+    from lrlab.vectorized import choose_trainer, group_limit, group_runs
+    from lrlab.workers import process_count, train_groups
 
     experiment = resolve_peak_lr(experiment, store)
     config = experiment.config
@@ -327,34 +381,53 @@ def run_experiment(experiment: Experiment, store: Store,
     env = environment()
     _, first = next(experiment.runs())
     store.set_meta("horizon", asdict(horizon_for(experiment.task, first)))  # what the specs were built against
-    total = len(list(experiment.runs()))
+    total = len(config.schedules) * len(config.seed_list())
     pending = pending_runs(experiment, store)
     if not pending:
         return "none: every run is already stored"
     runs = [run for _, run in pending]
-    trainer, reason = choose_trainer(experiment.task, runs, config.trainer, config.max_members)
+    processes = process_count(len(runs))
+    limit, limited_by = group_limit(experiment.task, runs[0], processes, config.max_members)
+    trainer, reason = choose_trainer(experiment.task, runs, config.trainer, limit)
     env = {**env, "trainer": trainer}
     store.set_meta("env", env)
     store.set_meta("trainer", {"name": trainer, "reason": reason})
-    groups = group_runs(runs, config.max_members) if trainer == "vectorized" else [[i] for i in range(len(runs))]
     done = total - len(pending)
-    for group in groups:
-        processes = process_count(len(group)) if trainer == "vectorized" else 1
+    if trainer == "sequential":
+        for name, run in pending:
+            if on_start is not None:
+                on_start(f"{name} seed {run.seed}", done, total)
+            run_id = store.start_run(name, run.schedule, run.seed, env)
+            store.finish_run(run_id, train(experiment.task, run, on_step))
+            done += 1
+        return f"{trainer} ({reason})"
+    groups = group_runs(runs, limit, processes)
+    processes = min(processes, len(groups))
+    largest = max(len(g) for g in groups)
+    label = f"{len(runs)} runs in {_plural(len(groups), 'group')} of up to {largest}" + \
+        (f" in {processes} processes" if processes > 1 else "")
+    ids: dict[int, int] = {}
+
+    def started(group: list[int]) -> None:
+        for i in group:
+            ids[i] = store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env)
         if on_start is not None:
-            label = f"{pending[group[0]][0]} seed {runs[group[0]].seed}" if len(group) == 1 else \
-                f"{len(group)} runs at once" + (f" in {processes} processes" if processes > 1 else "")
             on_start(label, done, total)
-        ids = [store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env) for i in group]
-        if processes > 1:
-            results = train_many_processes(experiment.task, [runs[i] for i in group], processes, on_step)
-        elif trainer == "vectorized":
-            results = train_many(experiment.task, [runs[i] for i in group], on_step)
-        else:
-            results = [train(experiment.task, runs[group[0]], on_step)]
-        for run_id, metrics in zip(ids, results, strict=True):
-            store.finish_run(run_id, metrics)
+
+    def finished(group: list[int], results: list[RunMetrics]) -> None:
+        nonlocal done
+        for i, metrics in zip(group, results, strict=True):
+            store.finish_run(ids.pop(i), metrics)
         done += len(group)
-    return f"{trainer} ({reason})"
+        if on_start is not None and done < total:
+            on_start(label, done, total)
+
+    train_groups(experiment.task, runs, groups, processes, on_step, started, finished)
+    return f"{trainer} ({reason}); trained as {label} (at most {limit} per group: {limited_by})"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def set_threads_for_small_models() -> None:

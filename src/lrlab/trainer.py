@@ -18,6 +18,17 @@ from lrlab.spec import Horizon, build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, make_optimizer
 
+#: the largest LR an update of float32 parameters can apply (torch refuses a larger scalar: "overflow")
+MAX_LR = float(torch.finfo(torch.float32).max)
+
+
+def lr_diverges(lr: float) -> bool:
+    """Whether an LR marks divergence at its step: NaN, infinite, or beyond :data:`MAX_LR` in size.
+
+    Both trainers stop such a run there and record it as diverged, as for a non-finite loss.
+    """
+    return not abs(lr) <= MAX_LR  # NaN compares false
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -73,8 +84,9 @@ def _momentum(group: dict) -> float | None:
 def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None) -> RunMetrics:
     """Train one model under one schedule; return its per-step and per-epoch metrics.
 
-    ``on_step(step)`` is called after every optimizer step (for progress displays). A non-finite loss, or
-    one above ``divergence_factor`` times the first, stops the run and records ``diverged_step``.
+    ``on_step(step)`` is called after every optimizer step (for progress displays). A non-finite loss, one
+    above ``divergence_factor`` times the first, or an LR that :func:`lr_diverges` stops the run and records
+    ``diverged_step``.
     """
     start = time.perf_counter()
     torch.manual_seed(run.seed)
@@ -96,11 +108,12 @@ def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None
             loss = task.loss_fn(model(task.x_train[batch]), task.y_train[batch])
             value = loss.item()
             group = optimizer.param_groups[0]
-            metrics.lr.append(float(group["lr"]))
+            lr = float(group["lr"])
+            metrics.lr.append(lr)
             metrics.momentum.append(_momentum(group))
             metrics.train_loss.append(value)
             first_loss = value if first_loss is None else first_loss
-            if not math.isfinite(value) or value > run.divergence_factor * first_loss:
+            if not math.isfinite(value) or value > run.divergence_factor * first_loss or lr_diverges(lr):
                 metrics.diverged_step = step
                 break
             epoch_losses.append(value)

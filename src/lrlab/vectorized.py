@@ -33,13 +33,11 @@ import copy
 import ctypes
 import ctypes.util
 import math
-import multiprocessing
 import os
 import platform
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,13 +48,13 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from lrlab.controllers import Plateau
 from lrlab.errors import ConfigError
-from lrlab.spec import build
+from lrlab.spec import Plan, build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, cross_entropy
-from lrlab.trainer import RunSpec, horizon_for
+from lrlab.trainer import RunSpec, horizon_for, lr_diverges
 
-__all__ = ["MIN_MEMBERS", "TRAINERS", "can_vectorize", "choose_trainer", "group_key", "group_runs", "process_count",
-           "train_many", "train_many_processes", "tune_allocator"]
+__all__ = ["MAX_GROUP", "MIN_MEMBERS", "TRAINERS", "available_memory", "can_vectorize", "choose_trainer", "group_key",
+           "group_limit", "group_runs", "member_bytes", "train_many", "tune_allocator"]
 
 TRAINERS = ("auto", "sequential", "vectorized")
 
@@ -133,11 +131,13 @@ def group_key(run: RunSpec) -> tuple:
     return (run.epochs, run.batch_size, opt.name, opt.nesterov, opt.weight_decay, opt.betas[1])
 
 
-def group_runs(runs: Sequence[RunSpec], max_members: int | None = None) -> list[list[int]]:
+def group_runs(runs: Sequence[RunSpec], max_members: int | None = None, processes: int = 1) -> list[list[int]]:
     """Split ``runs`` into groups that can train together; each group is a list of indices into ``runs``.
 
-    Runs with the same :func:`group_key` form a group, in order of first appearance; a group larger than
-    ``max_members`` is cut into chunks of at most that many (bounding memory).
+    Runs with the same :func:`group_key` form a group, in order of first appearance. One of more than
+    ``max_members`` runs is dealt into the fewest groups of at most that many (run j to group j mod n),
+    and, where each keeps :data:`MIN_MEMBERS` runs, into a multiple of ``processes`` groups, so that the
+    processes they are dealt over finish together.
     """
     if max_members is not None and max_members < 1:
         raise ConfigError(f"max_members={max_members!r} is invalid: expected an integer >= 1")
@@ -145,7 +145,14 @@ def group_runs(runs: Sequence[RunSpec], max_members: int | None = None) -> list[
     for i, run in enumerate(runs):
         groups.setdefault(group_key(run), []).append(i)
     size = max_members or len(runs) or 1
-    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+    split = []
+    for group in groups.values():
+        parts = -(-len(group) // size)
+        balanced = -(-parts // processes) * processes
+        if len(group) // balanced >= MIN_MEMBERS:
+            parts = balanced
+        split.extend(group[j::parts] for j in range(parts))
+    return split
 
 
 def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
@@ -180,6 +187,70 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
         return "sequential", (f"at most {largest} runs train together: below {MIN_MEMBERS} a batched step "
                               "does not pay for itself")
     return "vectorized", f"{len(runs)} runs in groups of up to {largest}; {why}"
+
+
+# ------------------------------------------------------------------------------------------- group size
+
+#: the most runs in one group: a batched step's cost per member levels off by about 30 members
+#: (bench/RESULTS.md: 0.34 ms at 18, 0.31 ms at 30 for mnist1d-mlp), and an interrupt loses the groups in flight
+MAX_GROUP = 32
+#: memory of one step's records in a run's metrics (three Python floats in lists), in bytes
+_RECORD_BYTES = 100
+
+
+def member_bytes(task: Task, run: RunSpec) -> int:
+    """An estimate of one member's memory in a batched group, in bytes.
+
+    Its parameters, gradients, optimizer state and the update's temporaries (5-6 copies of the parameters),
+    three copies of its activations over a batch (the forward's, the saved ones, their gradients; measured by
+    a forward pass of one example) and its per-step records (:data:`_RECORD_BYTES` per step of the run).
+    """
+    with torch.random.fork_rng(devices=[]):
+        model = task.make_model()
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    sizes = [task.x_train[:1].numel() * task.x_train.element_size()]
+
+    def record(module: nn.Module, inputs: Any, output: Any) -> None:
+        sizes.append(output.numel() * output.element_size() if isinstance(output, Tensor) else 0)
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(task.x_train[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    state = 2 if run.optimizer.name in ("adam", "adamw") else 1
+    steps = horizon_for(task, run).total_steps
+    return params * (4 + state) + 3 * sum(sizes) * run.batch_size + steps * _RECORD_BYTES
+
+
+def available_memory() -> int | None:
+    """Memory the system can give without swapping (Linux ``MemAvailable``), in bytes; None when unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def group_limit(task: Task, run: RunSpec, processes: int, requested: int | None = None) -> tuple[int, str]:
+    """The most runs per group, and why: ``requested`` (``max_members``), :data:`MAX_GROUP`, or what half
+    the available memory holds over ``processes`` processes (:func:`member_bytes`), the smallest (at least 1)."""
+    limits = [(requested, "max_members"), (MAX_GROUP, "the most that pays (MAX_GROUP)")]
+    memory = available_memory()
+    if memory is not None:
+        each = member_bytes(task, run)
+        limits.append((memory // 2 // processes // each,
+                       f"half the available memory ({memory / 2**30:.1f} GiB) at ~{each / 2**20:.1f} MiB per run"))
+    size, why = min((limit, why) for limit, why in limits if limit is not None)
+    return max(1, size), why
 
 
 # ----------------------------------------------------------------------------------------------- allocator
@@ -402,37 +473,40 @@ def vector_optimizer(opt: OptimizerDefaults, params: dict[str, Tensor]) -> _Vect
 
 @dataclass
 class _Member:
-    """One run inside a batched group: its schedule values, controller, data order and records."""
+    """One run inside a batched group: its plan (LR and momentum schedules), controller, data order and records.
+
+    LRs are computed step by step, as the adapter does: nothing is stored per future step.
+    """
 
     run: RunSpec
-    lr_values: list[float]  # the schedule's LR at steps 0..total (without the controller's scale)
-    momentum_values: list[float] | None  # the momentum schedule's values, or None: the optimizer's own
-    default_momentum: float
+    plan: Plan
+    default_momentum: float  # the optimizer's own momentum (Adam's beta1), where the plan schedules none
     controller: Plateau | None
     data_order: torch.Generator
     metrics: RunMetrics = field(default_factory=RunMetrics)
     first_loss: float | None = None
     epoch_losses: list[float] = field(default_factory=list)
 
+    def scheduled_lr(self, step: int) -> float:
+        """The schedule's LR at ``step``, without the controller's scale."""
+        return float(self.plan.lr(step))
+
     def lr(self, step: int) -> float:
         """The LR the adapter would set for ``step``: ``schedule(step) * controller scale``."""
-        value = self.lr_values[step]
+        value = self.scheduled_lr(step)
         return value * self.controller.scales[0] if self.controller is not None else value
 
     def momentum(self, step: int) -> float:
-        return self.momentum_values[step] if self.momentum_values is not None else self.default_momentum
+        return float(self.plan.momentum(step)) if self.plan.momentum is not None else self.default_momentum
 
 
 def _member(task: Task, run: RunSpec) -> _Member:
-    horizon = horizon_for(task, run)
-    plan = build(run.schedule, horizon)
-    steps = range(horizon.total_steps + 1)  # +1: the LR after the last step goes into the last epoch's record
+    plan = build(run.schedule, horizon_for(task, run))
     controller = plan.new_controller()
     if controller is not None:
         controller.bind(1)
     opt = run.optimizer
-    return _Member(run=run, lr_values=[float(plan.lr(t)) for t in steps],
-                   momentum_values=None if plan.momentum is None else [float(plan.momentum(t)) for t in steps],
+    return _Member(run=run, plan=plan,
                    default_momentum=float(opt.betas[0] if opt.name in ("adam", "adamw") else opt.momentum),
                    controller=controller, data_order=torch.Generator().manual_seed(run.seed))
 
@@ -506,7 +580,7 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
                 m.metrics.momentum.append(momentum)
                 m.metrics.train_loss.append(value)
                 m.first_loss = value if m.first_loss is None else m.first_loss
-                if not math.isfinite(value) or value > m.run.divergence_factor * m.first_loss:
+                if not math.isfinite(value) or value > m.run.divergence_factor * m.first_loss or lr_diverges(lr):
                     m.metrics.diverged_step = step
                     diverged.append(row)
                     continue
@@ -540,7 +614,7 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
                 continue
             keep.append(row)
             if m.controller is not None:  # ReduceLROnPlateau on the validation loss, once per epoch
-                m.controller.observe(val_loss, step, [m.lr_values[step]])
+                m.controller.observe(val_loss, step, [m.scheduled_lr(step)])
         if len(keep) < len(active):
             rows = torch.tensor(keep, dtype=torch.long)
             active = [active[r] for r in keep]
@@ -555,64 +629,3 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
 def _keep(tensors: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
     return {k: v[rows] for k, v in tensors.items()}
 
-
-# ------------------------------------------------------------------------------------ several processes
-
-# (task, runs, steps done per worker) of the group being split: set before the worker processes fork, so
-# nothing is pickled to them; each worker writes its step count into its own slot of the shared array
-_FORKED: tuple[Task, list[RunSpec], Any] | None = None
-
-
-def process_count(members: int) -> int:
-    """Processes to split a group of ``members`` runs over: one per available core, each with at least
-    :data:`MIN_MEMBERS` members (a batched step on one thread leaves the other cores idle)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(cores, members // MIN_MEMBERS))
-
-
-def _train_share(worker: int, indices: list[int]) -> list[RunMetrics]:
-    assert _FORKED is not None
-    task, runs, steps_done = _FORKED
-    torch.set_num_threads(1)
-
-    def count(step: int) -> None:
-        steps_done[worker] = step
-
-    return train_many(task, [runs[i] for i in indices], count)
-
-
-def train_many_processes(task: Task, runs: Sequence[RunSpec], processes: int,
-                         on_step: Callable[[int], None] | None = None) -> list[RunMetrics]:
-    """:func:`train_many` with the runs dealt over ``processes`` forked single-thread processes, each
-    vectorizing its share (runs ``k, k + processes, ...``). Results are in the order of ``runs`` and equal to
-    :func:`train_many`'s: a member's arithmetic does not depend on the others.
-
-    Forking shares the loaded task and the imported modules at no cost (no re-import, no pickling of data);
-    only the metrics come back. The workers touch no file: the caller stores the results. ``on_step(step)``
-    is called about 5 times a second with the step the slowest worker has reached.
-    """
-    global _FORKED
-    if processes <= 1:
-        return train_many(task, runs, on_step)
-    context = multiprocessing.get_context("fork")
-    shares = [list(range(k, len(runs), processes)) for k in range(processes)]
-    steps_done = context.Array("l", processes, lock=False)
-    _FORKED = (task, list(runs), steps_done)
-    try:
-        with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            futures = [pool.submit(_train_share, k, share) for k, share in enumerate(shares)]
-            while wait(futures, timeout=0.2).not_done:
-                if on_step is not None:
-                    on_step(min(steps_done))
-            results = [f.result() for f in futures]
-            if on_step is not None:
-                on_step(min(steps_done))
-    finally:
-        _FORKED = None
-    ordered: list[RunMetrics | None] = [None] * len(runs)
-    for share, metrics in zip(shares, results, strict=True):
-        for i, m in zip(share, metrics, strict=True):
-            ordered[i] = m
-    return [m for m in ordered if m is not None]
