@@ -103,16 +103,22 @@ def test_members_may_differ_in_peak_lr_and_momentum(digits: Task) -> None:
 
 # ---- the CNN: grouped convolutions round differently ----------------------------------------------------
 
-def test_cnn_members_follow_sequential_losses_closely() -> None:
-    # Two float32 ulps at a loss of ~2 over the first 100 steps; later (or sooner, at a high or cut LR) the
-    # rounding differences grow chaotically, as any two float orders do.
+def test_cnn_members_follow_sequential_runs_as_float32_allows_on_any_cpu() -> None:
+    # A grouped convolution (vmap's) and a plain one run different oneDNN kernels, chosen per instruction set:
+    # on AVX-512 they agree to 2 ulps for the first 100 steps, on AVX2-only CPUs they part by 1.5% within them.
+    # So float32 can promise only this much: the same loss before the first update (one forward pass, rounding
+    # apart), the same LR/momentum sequence, and training that ends in the same place (the exact agreement is
+    # the float64 test below). CI also runs this file with ONEDNN_MAX_CPU_ISA=AVX2 (.ci/run).
     task = load_task("mnist1d-cnn")
     runs = [RunSpec(WARMUP_COSINE, seed, 3, task.batch_size, task.optimizer) for seed in (0, 1)]
     for run, got in zip(runs, train_many(task, runs), strict=True):
         expected = train(task, run)
         assert got.lr == expected.lr and got.momentum == expected.momentum
         assert len(got.train_loss) == len(expected.train_loss) == 120
-        assert max(abs(a - b) for a, b in zip(got.train_loss[:100], expected.train_loss[:100], strict=True)) < 1e-6
+        assert got.train_loss[0] == pytest.approx(expected.train_loss[0], rel=1e-5)
+        last_epoch = slice(-40, None)
+        assert sum(got.train_loss[last_epoch]) == pytest.approx(sum(expected.train_loss[last_epoch]), rel=0.05)
+        assert got.epochs[-1]["val_loss"] == pytest.approx(expected.epochs[-1]["val_loss"], rel=0.05)
 
 
 def test_cnn_members_match_in_float64() -> None:
