@@ -294,6 +294,9 @@ class _DropIn(ScheduledLR):
         self._advance(epoch)
 
     def _check_not_driven(self) -> None:
+        if self._driven_by is not None and self._driven_by() is None:  # its composite is gone: drive again
+            self._driven_by = None
+            _drivers(self.optimizer).refs.append(weakref.ref(self))
         if self._driven_by is not None:
             raise ValueError(f"{type(self).__name__}.step() is invalid here: expected a step of the "
                              f"{type(self._driven_by()).__name__} that drives it")
@@ -326,9 +329,12 @@ class _DropIn(ScheduledLR):
         return {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a state from this class's or torch's ``state_dict`` and write the LRs of the restored step."""
+        """Restore a state from this class's or torch's ``state_dict``.
+
+        As in torch, the optimizer's LRs are left alone (they come back with the optimizer's own state); the
+        next :meth:`step` writes the closed form of the restored step's successor.
+        """
         self.__dict__.update({k: v for k, v in state_dict.items() if k not in _NOT_STATE})
-        _write(self)
 
 
 # --- closed-form schedulers ------------------------------------------------------------------------------
@@ -484,6 +490,7 @@ class CosineAnnealingWarmRestarts(_DropIn):
         """One epoch more (``T_cur + 1``), or torch's ``step(epoch)`` at a (fractional) epoch."""
         self._check_not_driven()
         self._step_count += 1
+        self._get_lr_called_within_step = False
         if epoch is None and self.last_epoch >= 0:
             self.last_epoch += 1
             self.T_cur += 1
@@ -496,6 +503,7 @@ class CosineAnnealingWarmRestarts(_DropIn):
 
     def _initial_step(self) -> None:
         self._step_count = 0
+        self._get_lr_called_within_step = False
         with _initial_mode(self):
             self._step_count += 1
             self.seek_step(self.last_epoch + 1)  # closed form, also when resuming from last_epoch
@@ -738,8 +746,9 @@ class OneCycleLR(_DropIn):
         check_positive("div_factor", div_factor)
         check_positive("final_div_factor", final_div_factor)
         _check_momentum(optimizer, cycle_momentum)
-        base_ms = _per_group("base_momentum", base_momentum, n, check_finite)
-        max_ms = _per_group("max_momentum", max_momentum, n, check_finite)
+        in_unit = lambda name, value: check_range(name, value, 0.0, 1.0)  # noqa: E731
+        base_ms = _per_group("base_momentum", base_momentum, n, in_unit)
+        max_ms = _per_group("max_momentum", max_momentum, n, in_unit)
         self.total_steps, self._anneal_func_type = total_steps, anneal_strategy
         self._schedule_phases = self._phases(pct_start, total_steps, three_phase)
         self._pct_start, self._div_factor, self._final_div_factor = pct_start, div_factor, final_div_factor
@@ -902,7 +911,6 @@ class ReduceLROnPlateau(_DropIn):
             scales = [float(g["lr"]) / u if u else 1.0 for g, u in zip(self.optimizer.param_groups, unscaled,
                                                                         strict=True)]
         self.controller.scales = [float(s) for s in scales]
-        _write(self)
 
     @property
     def mode_worse(self) -> float:
@@ -1089,7 +1097,7 @@ class _ComposedLR(_DropIn):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a state (this class's or torch's) and write the LRs of the restored step."""
+        """Restore a state (this class's or torch's); the optimizer's LRs are left alone, as in torch."""
         for child, saved in zip(self._schedulers, state_dict["_schedulers"], strict=True):
             child.load_state_dict(saved)
         for key in self._state_keys():
@@ -1097,8 +1105,6 @@ class _ComposedLR(_DropIn):
                 setattr(self, key, state_dict[key])
         if "last_epoch" not in state_dict:  # torch's ChainedScheduler: the children's count
             self.last_epoch = self._schedulers[0].last_epoch
-        _write(self)
-        self.seek_step(self.last_epoch)
 
 
 def _sequential_momentum(optimizer: Optimizer, children: Sequence[ScheduledLR],
@@ -1259,7 +1265,8 @@ class ChainedScheduler(_ComposedLR):
             for child in self._schedulers:
                 child.last_epoch = step
             return
-        scales = [1.0] * len(self.base_lrs)
+        # torch steps the children in turn: after child i, children 0..i are at `step`, the others one behind
+        now, before = self._child_factors(step), self._child_factors(step - 1)
         for i, child in enumerate(self._schedulers):
             if child.last_epoch != step:
                 child._step_count = getattr(child, "_step_count", 0) + 1
@@ -1267,12 +1274,26 @@ class ChainedScheduler(_ComposedLR):
                 child.seek_step(step)
             else:
                 child.last_epoch = step
+            if i == len(self._schedulers) - 1:
+                child._last_lr = list(self._last_lr)
+                continue
+            lrs = [float(b) for b in self.base_lrs]
+            for factors in now[:i + 1] + before[i + 1:]:
+                lrs = [lr * f for lr, f in zip(lrs, factors, strict=True)]
+            child._last_lr = lrs
+
+    def _child_factors(self, step: int) -> list[list[float]]:
+        """Each child's factor per group at ``step`` (1 before step 0), controller scales included."""
+        if step < 0:
+            return [[1.0] * len(self.base_lrs) for _ in self._schedulers]
+        out = []
+        for child in self._schedulers:
+            values = [s(step) for s in _absolute_schedules(child)]
             node = _plateaus_of(child)
-            if node is not None:
-                scales = [a * b for a, b in zip(scales, node.scales_at(step), strict=True)]
-            last = i == len(self._schedulers) - 1
-            child._last_lr = list(self._last_lr) if last else \
-                [s(step) * c for s, c in zip(self._factors(i), scales, strict=True)]
+            scales = node.scales_at(step) if node is not None else [1.0] * len(values)
+            out.append([v * c / float(b) if float(b) else 0.0
+                        for v, c, b in zip(values, scales, child.base_lrs, strict=True)])
+        return out
 
     def _state_keys(self) -> tuple[str, ...]:
         return ("_last_lr", "last_epoch", "_step_count")
