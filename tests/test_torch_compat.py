@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import warnings
 from functools import partial
 from typing import Any
 
@@ -401,13 +402,15 @@ def test_state_dict_round_trip_resumes_the_same_curve(spec: Spec, kind: str) -> 
     sched = build(C, opt, spec)
     trajectory(sched, opt, steps, metrics)
     buffer = io.BytesIO()
-    torch.save(sched.state_dict(), buffer)
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, buffer)
     uninterrupted = trajectory(sched, opt, rest, metrics and metrics[steps:])
 
     fresh_opt = make_optimizer(kind, lrs)
     fresh = build(C, fresh_opt, spec)
     buffer.seek(0)
-    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    saved = torch.load(buffer, weights_only=True)
+    fresh_opt.load_state_dict(saved["optimizer"])  # as with torch: the LRs come back with the optimizer
+    fresh.load_state_dict(saved["scheduler"])
     resumed = trajectory(fresh, fresh_opt, rest, metrics and metrics[steps:])
     np.testing.assert_array_equal(resumed, uninterrupted)
 
@@ -632,3 +635,261 @@ def test_invalid_arguments_name_the_argument(argument: str, make: Any) -> None:
     message = str(error.value)
     assert message.startswith(f"{argument}="), message
     assert "is invalid" in message and "expected" in message and "\n" not in message, message
+
+
+# --- the API around the sequence, side by side with torch (issue 10) ----------------------------------------
+
+def twin(lib: Any, kind: str = "sgd", lrs: list[float] | None = None) -> torch.optim.Optimizer:
+    return make_optimizer(kind, lrs or [0.1, 0.03])
+
+
+RATIO_CLASSES = ["StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR",
+                 "MultiplicativeLR"]
+
+
+@parity
+@given(data=st.data(), lrs=base_lrs)
+def test_schedulers_sharing_an_optimizer_multiply_as_torch(data: st.DataObject, lrs: list[float]) -> None:
+    """Several schedulers stepped on one optimizer, in a random order each step: torch's chained LRs."""
+    names = data.draw(st.lists(st.sampled_from(RATIO_CLASSES), min_size=2, max_size=3))
+    specs = [spec_for(data.draw, name, len(lrs))[0] for name in names]
+    steps = data.draw(st.integers(0, 300))
+    orders = data.draw(st.lists(st.permutations(range(len(specs))), min_size=steps, max_size=steps))
+    runs = []
+    for lib in (T, C):
+        opt = make_optimizer("sgd", lrs)
+        scheds = [build(lib, opt, spec) for spec in specs]
+        rows = [state(opt)]
+        for order in orders:
+            for i in order:
+                scheds[i].step()
+            rows.append(state(opt))
+        runs.append(np.array(rows))
+    assert_matches(runs[0], runs[1], len(lrs), f"{names} on one optimizer")
+
+
+def test_chaining_in_both_orders_and_plateau_beside_a_decay() -> None:
+    for first, second in [(0, 1), (1, 0)]:
+        results = []
+        for lib in (T, C):
+            opt = twin(lib)
+            scheds = [lib.StepLR(opt, 1, 0.1), lib.ExponentialLR(opt, 0.9)]
+            for _ in range(3):
+                opt.step()
+                scheds[first].step()
+                scheds[second].step()
+            results.append(state(opt)[:2])
+        assert results[1] == pytest.approx(results[0], rel=1e-12)
+        assert results[1][0] == pytest.approx(0.1 * 0.1**3 * 0.9**3)
+    metrics = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    results = []
+    for lib in (T, C):
+        opt = twin(lib)
+        plateau, decay = lib.ReduceLROnPlateau(opt, patience=1, min_lr=[0.0, 0.02]), lib.StepLR(opt, 2, 0.5)
+        rows = []
+        for m in metrics:
+            opt.step()
+            decay.step()
+            plateau.step(m)
+            rows.append(state(opt)[:2])
+        results.append(rows)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+
+
+def test_mixing_a_class_torch_does_not_chain_warns() -> None:
+    opt = twin(C)
+    with pytest.warns(UserWarning, match="lrlab multiplies their factors"):
+        cosine, cyclic = C.CosineAnnealingLR(opt, 20, eta_min=0.01), C.CyclicLR(opt, 0.01, 0.1, cycle_momentum=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per optimizer
+        opt.step()
+        cosine.step()
+        cyclic.step()
+
+
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
+                                  "PolynomialLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR", "LambdaLR"])
+def test_step_with_epoch_as_torch(name: str) -> None:
+    spec = dict(RESUMABLE)[name]
+    epochs = [0, 3, 3, 7, 2, 11, 5]
+    runs = []
+    for lib in (T, C):
+        opt = twin(lib)
+        sched = build(lib, opt, (name, spec))
+        rows = []
+        for e in epochs:
+            opt.step()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                sched.step(e)
+            assert [str(w.message) for w in caught] == [T.EPOCH_DEPRECATION_WARNING]
+            rows.append(state(opt))
+        runs.append(np.array(rows))
+    assert_matches(runs[0], runs[1], 2, name)
+
+
+@settings(max_examples=30, deadline=None)
+@given(t0=st.integers(1, 20), t_mult=st.integers(1, 3),
+       epochs=st.lists(st.floats(0.0, 200.0) | st.integers(0, 200), min_size=1, max_size=30))
+def test_cosine_warm_restarts_fractional_epochs_as_torch(t0: int, t_mult: int, epochs: list[float]) -> None:
+    runs = []
+    for lib in (T, C):
+        opt = twin(lib)
+        sched = lib.CosineAnnealingWarmRestarts(opt, t0, t_mult, eta_min=1e-3)
+        rows = []
+        for e in epochs:
+            sched.step(e)
+            sched.step()
+            rows.append([*state(opt), sched.T_cur, sched.T_i, sched.last_epoch])
+        runs.append(np.array(rows).reshape(len(epochs), -1))
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+
+
+def test_tensor_lrs_stay_tensors_filled_in_place() -> None:
+    for lib in (T, C):
+        lr = torch.tensor(0.1)
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr, momentum=0.9)
+        sched = lib.CyclicLR(opt, torch.tensor(0.01), torch.tensor(0.1), step_size_up=2,
+                             base_momentum=torch.tensor(0.8), max_momentum=torch.tensor(0.9))
+        group = opt.param_groups[0]
+        opt.step()
+        sched.step()
+        assert group["lr"] is lr and float(lr) == pytest.approx(0.055)
+        assert isinstance(sched.get_last_lr()[0], torch.Tensor) and sched.get_last_lr()[0] is not lr
+        onecycle_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=torch.tensor(0.1), momentum=0.9)
+        lib.OneCycleLR(onecycle_opt, torch.tensor(1.0), 10, base_momentum=torch.tensor(0.85))
+        assert float(onecycle_opt.param_groups[0]["lr"]) == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("min_lr", [0.0, [0.0, 0.0]])
+def test_reduce_lr_on_plateau_after_add_param_group(min_lr: Any) -> None:
+    runs = []
+    for lib in (T, C):
+        opt = twin(lib)
+        sched = lib.ReduceLROnPlateau(opt, patience=0, min_lr=min_lr)
+        sched.step(1.0)
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05})
+        if isinstance(min_lr, list):
+            sched.min_lrs.append(0.001)
+        for m in [2.0, 3.0, 0.5, 0.6]:
+            sched.step(m)
+        runs.append([g["lr"] for g in opt.param_groups] + list(sched.min_lrs))
+    assert runs[1] == pytest.approx(runs[0], rel=1e-12)
+    for lib in (T, C):
+        opt = twin(lib)
+        sched = lib.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05})
+        sched.step(1.0)
+        with pytest.raises(RuntimeError, match="The number of param groups in the"):
+            sched.step(2.0)
+
+
+def test_order_warnings_as_torch() -> None:
+    for lib in (T, C):
+        opt = twin(lib)
+        sched = lib.StepLR(opt, 2)
+        with pytest.warns(UserWarning, match=r"`lr_scheduler.step\(\)` before `optimizer.step\(\)`"):
+            sched.step()
+        opt = twin(lib)
+        sched = lib.ExponentialLR(opt, 0.9)
+        opt.step = opt.step.__wrapped__.__get__(opt)  # replaced after the scheduler was built
+        with pytest.warns(UserWarning, match="has been overridden"):
+            sched.step()
+
+
+HYPER_PARAMETERS: list[tuple[Spec, list[str]]] = [
+    (("StepLR", {"step_size": 3, "gamma": 0.5}), ["gamma", "step_size"]),
+    (("MultiStepLR", {"milestones": [2, 5, 5], "gamma": 0.5}), ["gamma", "milestones"]),
+    (("ConstantLR", {"factor": 0.25, "total_iters": 12}), ["factor", "total_iters"]),
+    (("LinearLR", {"start_factor": 0.1, "end_factor": 0.5, "total_iters": 25}),
+     ["start_factor", "end_factor", "total_iters"]),
+    (("ExponentialLR", {"gamma": 0.97}), ["gamma"]),
+    (("PolynomialLR", {"total_iters": 30, "power": 2.0}), ["power", "total_iters"]),
+    (("CosineAnnealingLR", {"T_max": 17, "eta_min": 1e-3}), ["T_max", "eta_min"]),
+    (("CosineAnnealingWarmRestarts", {"T_0": 5, "T_mult": 2}), ["T_0", "T_i", "T_mult", "T_cur", "eta_min"]),
+    (("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, 0.2], "step_size_up": 4, "mode": "exp_range", "gamma": 0.99}),
+     ["max_lrs", "mode", "gamma", "scale_mode", "cycle_momentum", "base_momentums", "max_momentums",
+      "step_ratio", "total_size", "use_beta1"]),
+    (("OneCycleLR", {"max_lr": 0.5, "total_steps": 60}), ["cycle_momentum", "use_beta1", "total_steps"]),
+    (("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "min_lr": 1e-3}),
+     ["mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lrs", "eps", "mode_worse",
+      "best", "num_bad_epochs", "cooldown_counter"]),
+]
+
+
+@pytest.mark.parametrize(("spec", "names"), HYPER_PARAMETERS, ids=[s[0] for s, _ in HYPER_PARAMETERS])
+def test_public_attributes_and_state_keys_as_torch(spec: Spec, names: list[str]) -> None:
+    ours, theirs = build(C, twin(C), spec), build(T, twin(T), spec)
+    for name in names:
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert set(theirs.state_dict()) <= set(ours.state_dict())
+    extra = set(ours.state_dict()) - set(theirs.state_dict())
+    assert extra <= {"_pct_start", "_div_factor", "_final_div_factor", "_step_count", "base_lrs", "_scales",
+                     "_observations"}, extra
+
+
+CHECKPOINTED: list[Spec] = [s for s in RESUMABLE if s[0] not in ("SequentialLR", "ChainedScheduler")] + [
+    ("SequentialLR", {"schedulers": [("LinearLR", {"total_iters": 5}), ("CosineAnnealingLR", {"T_max": 9})],
+                      "milestones": [5]}),
+    ("ChainedScheduler", {"schedulers": [("ExponentialLR", {"gamma": 0.98}), ("StepLR", {"step_size": 4})]}),
+]
+
+
+@pytest.mark.parametrize("spec", CHECKPOINTED, ids=[f"{i}-{s[0]}" for i, s in enumerate(CHECKPOINTED)])
+@pytest.mark.parametrize(("writer", "reader"), [(T, C), (C, T)], ids=["torch-to-lrlab", "lrlab-to-torch"])
+def test_checkpoints_cross_between_torch_and_lrlab(spec: Spec, writer: Any, reader: Any) -> None:
+    """A checkpoint (optimizer + scheduler) written by one library resumes in the other at the writer's LRs."""
+    lrs, steps, rest = [0.1, 0.03], 23, 15
+    metrics = [math.sin(t) * 0.1 + (t // 7) * 0.01 for t in range(steps + rest)] \
+        if spec[0] == "ReduceLROnPlateau" else None
+    opt = make_optimizer("sgd", lrs)
+    sched = build(writer, opt, spec)
+    trajectory(sched, opt, steps, metrics)
+    buffer = io.BytesIO()
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, buffer)
+    uninterrupted = trajectory(sched, opt, rest, metrics and metrics[steps:])
+
+    fresh_opt = make_optimizer("sgd", lrs)
+    fresh = build(reader, fresh_opt, spec)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=False)
+    fresh_opt.load_state_dict(saved["optimizer"])
+    fresh.load_state_dict(saved["scheduler"])
+    resumed = trajectory(fresh, fresh_opt, rest, metrics and metrics[steps:])
+    assert_matches(uninterrupted, resumed, len(lrs), f"{spec[0]} resumed")
+
+
+def test_composite_children_are_stepped_as_torch() -> None:
+    results = []
+    for lib in (T, C):
+        opt = twin(lib, lrs=[0.1])
+        first, second = lib.StepLR(opt, 1, 0.1), lib.ExponentialLR(opt, 0.5)
+        seq = lib.SequentialLR(opt, [first, second], [2])
+        chained_opt = twin(lib, lrs=[0.1])
+        a, b = lib.StepLR(chained_opt, 1, 0.1), lib.ExponentialLR(chained_opt, 0.5)
+        chained = lib.ChainedScheduler([a, b])
+        rows = []
+        for _ in range(4):
+            seq.step()
+            chained.step()
+            rows.append([first.last_epoch, *first.get_last_lr(), second.last_epoch, *second.get_last_lr(),
+                         a.last_epoch, *a.get_last_lr(), b.last_epoch, *b.get_last_lr()])
+        results.append(rows)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+
+
+def test_stepping_a_driven_child_is_refused() -> None:
+    opt = twin(C)
+    child = C.StepLR(opt, 2)
+    chained = C.ChainedScheduler([child, C.ExponentialLR(opt, 0.9)])
+    assert chained.last_epoch == 0
+    with pytest.raises(ValueError, match="expected a step of the ChainedScheduler"):
+        child.step()
+
+
+def test_multiplicative_step_with_epoch_warns_that_torch_differs() -> None:
+    opt = twin(C)
+    sched = C.MultiplicativeLR(opt, partial(mul_constant, 0.5))
+    with pytest.warns(UserWarning, match="torch multiplies the current LR"):
+        sched.step(3)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)

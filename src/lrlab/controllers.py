@@ -59,6 +59,11 @@ class Plateau:
                 f"threshold={self.threshold}, threshold_mode={self.threshold_mode!r}, cooldown={self.cooldown}, "
                 f"min_lr={self.min_lr}, eps={self.eps}, sign_safe={self.sign_safe}, start_step={self.start_step})")
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable state
+
     def bind(self, num_groups: int) -> None:
         """Size the per-group scales for an optimizer with ``num_groups`` param groups (all start at 1)."""
         if isinstance(self.min_lr, (list, tuple)) and len(self.min_lr) != num_groups:
@@ -67,10 +72,18 @@ class Plateau:
             self.scales = [1.0] * num_groups
 
     def min_lrs(self) -> list[float]:
-        """The per-group LR floors."""
-        if isinstance(self.min_lr, (list, tuple)):
-            return list(self.min_lr)
-        return [self.min_lr] * len(self.scales)
+        """The per-group LR floors.
+
+        Raises ``RuntimeError`` if ``min_lr`` is a list and a param group was added since (torch's rule: the
+        list must be extended by hand, e.g. ``scheduler.min_lrs.append(floor)``).
+        """
+        if not isinstance(self.min_lr, (list, tuple)):
+            return [self.min_lr] * len(self.scales)
+        if len(self.min_lr) != len(self.scales):
+            raise RuntimeError(f"The number of param groups in the optimizer ({len(self.scales)}) differs from the "
+                               f"number of min_lr values ({len(self.min_lr)}): a param group was added after "
+                               "construction; append its floor to min_lr (ReduceLROnPlateau.min_lrs)")
+        return list(self.min_lr)
 
     def is_better(self, value: float, best: float) -> bool:
         """Whether ``value`` improves on ``best`` by more than the threshold."""
@@ -92,7 +105,7 @@ class Plateau:
         """
         if step < self.start_step:
             return False
-        self.bind(len(uncontrolled_lrs))
+        self.scales += [1.0] * (len(uncontrolled_lrs) - len(self.scales))  # groups added since: scale 1
         current = float(metric)
         self.observations += 1
         if self.is_better(current, self.best):
