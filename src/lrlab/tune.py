@@ -1,0 +1,167 @@
+"""Tuning a schedule's peak LR with a grid of real runs: the grid, the pick, the good region, when to widen.
+
+Torch-free arithmetic; training the grid's runs is the runner's job. A grid point is one peak LR trained with
+several seeds; what it scores is each seed's final validation loss (lower is better).
+
+- **The grid** lies on the lattice ``10 ** (k / per_decade)`` (rounded to 3 significant digits), so a grid
+  widened later, or asked again with other bounds, reuses the LRs (and stored runs) it already has.
+- **The pick** is the point with the best mean final validation loss, where a diverged seed counts as a
+  failure: points are ranked first by how many seeds failed, then by the mean of their losses. So a point
+  whose seeds mostly diverged never ranks above one whose seeds all finished.
+- **The good region** is every point within seed noise of the pick (:func:`within_noise`).
+- **Widening**: while the pick sits at an edge of the grid (the optimum may lie beyond), the grid grows by
+  ``per_decade`` points on that side, up to a bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrlab.report.stats import compare
+
+__all__ = ["GRID_PER_DECADE", "GridPoint", "TuneResult", "lr_grid", "rank_key", "tune_result", "widen",
+           "within_noise"]
+
+#: grid points per decade: a factor of 1.78 between neighbours
+GRID_PER_DECADE = 4
+#: Welch's p-value above which two grid points are not told apart
+NOISE_P = 0.05
+
+
+def lr_grid(low: float, high: float, per_decade: int = GRID_PER_DECADE) -> list[float]:
+    """The lattice LRs ``10 ** (k / per_decade)`` from the largest one <= ``low`` to the smallest one >= ``high``.
+
+    Args:
+        low, high: the bracket (LRs, ``0 < low <= high``).
+        per_decade: grid points per factor of 10 (>= 1).
+
+    >>> lr_grid(0.01, 0.1)
+    [0.01, 0.0178, 0.0316, 0.0562, 0.1]
+    >>> lr_grid(0.02, 0.05, per_decade=3)
+    [0.01, 0.0215, 0.0464, 0.1]
+    """
+    if not (0 < low <= high < math.inf):
+        raise ValueError(f"low={low!r}, high={high!r} is invalid: expected 0 < low <= high < inf")
+    if per_decade < 1:
+        raise ValueError(f"per_decade={per_decade!r} is invalid: expected an integer >= 1")
+    first, last = math.floor(_lattice_index(low, per_decade)), math.ceil(_lattice_index(high, per_decade))
+    return [float(f"{10 ** (k / per_decade):.3g}") for k in range(first, last + 1)]
+
+
+def _lattice_index(lr: float, per_decade: int) -> float:
+    """``log10(lr) * per_decade``, snapped to the integer when ``lr`` is a (rounded) lattice LR."""
+    index = math.log10(lr) * per_decade
+    return round(index) if abs(index - round(index)) < 0.01 else index
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One peak LR of the grid: each seed's final validation loss (``nan`` or ``inf`` where the seed diverged)
+    and, where the task measures it, final validation accuracy (``None`` otherwise)."""
+
+    lr: float
+    losses: tuple[float, ...]
+    accuracies: tuple[float | None, ...] = ()
+
+    @property
+    def finished(self) -> list[float]:
+        """The losses of the seeds that did not diverge."""
+        return [v for v in self.losses if math.isfinite(v)]
+
+    @property
+    def failed(self) -> int:
+        """How many seeds diverged."""
+        return len(self.losses) - len(self.finished)
+
+    @property
+    def mean(self) -> float:
+        """Mean final validation loss of the finished seeds (``inf`` when none finished)."""
+        return float(np.mean(self.finished)) if self.finished else math.inf
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation of the finished seeds' losses (0 with fewer than two)."""
+        return float(np.std(self.finished, ddof=1)) if len(self.finished) > 1 else 0.0
+
+    @property
+    def accuracy(self) -> float | None:
+        """Mean final validation accuracy of the finished seeds, or ``None`` where the task has none."""
+        values = [a for a, v in zip(self.accuracies, self.losses, strict=False) if a is not None and math.isfinite(v)]
+        return float(np.mean(values)) if values else None
+
+
+def rank_key(point: GridPoint) -> tuple[int, float]:
+    """Sort key, lower is better: diverged seeds first (each one a failure), then the mean final loss."""
+    return point.failed, point.mean
+
+
+def within_noise(candidate: GridPoint, best: GridPoint) -> bool:
+    """Whether ``candidate`` cannot be told from ``best``: no more failed seeds, and its mean loss is better,
+    within one of the best's standard deviations, or Welch's test cannot separate them (p > 0.05)."""
+    if candidate.failed > best.failed or not candidate.finished:
+        return False
+    if candidate.mean <= best.mean or abs(candidate.mean - best.mean) <= best.std:
+        return True
+    p = compare(candidate.finished, best.finished).p_value
+    return math.isfinite(p) and p > NOISE_P
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A tuned grid: the pick, the LRs within noise of it (``good_region``: lowest and highest), and every point
+    in LR order."""
+
+    peak_lr: float
+    good_region: tuple[float, float]
+    points: tuple[GridPoint, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: ``peak_lr``, ``good_region`` and the per-LR table."""
+        return {"peak_lr": self.peak_lr, "good_region": list(self.good_region),
+                "points": [{"lr": p.lr, "seeds": len(p.losses), "diverged": p.failed,
+                            "val_loss_mean": _json_number(p.mean), "val_loss_std": _json_number(p.std),
+                            "val_acc_mean": p.accuracy, "val_loss": [_json_number(v) for v in p.losses]}
+                           for p in self.points]}
+
+    def line(self) -> str:
+        """``peak LR: X (good region A – B)``, the last line ``lrlab tune-lr`` prints."""
+        low, high = self.good_region
+        return f"peak LR: {self.peak_lr:.3g} (good region {low:.3g} – {high:.3g})"
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def tune_result(points: Sequence[GridPoint]) -> TuneResult:
+    """The pick and good region of a grid (at least one point)."""
+    if not points:
+        raise ValueError("points=[] is invalid: expected at least one grid point")
+    ordered = tuple(sorted(points, key=lambda p: p.lr))
+    best = min(ordered, key=rank_key)
+    good = [p.lr for p in ordered if p is best or within_noise(p, best)]
+    return TuneResult(best.lr, (min(good), max(good)), ordered)
+
+
+def widen(points: Mapping[float, GridPoint], per_decade: int = GRID_PER_DECADE, low_bound: float = 1e-7,
+          high_bound: float = 100.0) -> list[float]:
+    """The LRs to add to a grid whose pick sits at its lowest or highest point: a decade of lattice points
+    beyond that edge (inside ``[low_bound, high_bound]``), or ``[]`` when the pick is inside the grid.
+
+    >>> flat = (1.0, 1.0)
+    >>> widen({0.01: GridPoint(0.01, (0.5, 0.6)), 0.1: GridPoint(0.1, flat)})
+    [0.001, 0.00178, 0.00316, 0.00562]
+    """
+    lrs = sorted(points)
+    best = min(points.values(), key=rank_key).lr
+    if best == lrs[0] and lrs[0] > low_bound:
+        new = lr_grid(max(low_bound, lrs[0] / 10), lrs[0], per_decade)
+    elif best == lrs[-1] and lrs[-1] < high_bound:
+        new = lr_grid(lrs[-1], min(high_bound, lrs[-1] * 10), per_decade)
+    else:
+        return []
+    return [lr for lr in new if lr not in points]
