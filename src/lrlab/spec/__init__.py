@@ -67,7 +67,8 @@ The package, from the bottom up: :mod:`~lrlab.spec.errors` (:class:`SpecError`),
 :mod:`~lrlab.spec.parser` (:func:`parse`), :mod:`~lrlab.spec.plan` (:class:`Horizon`, :class:`Plan`),
 :mod:`~lrlab.spec.args` (what a schedule's builder works with), :mod:`~lrlab.spec.builder` (:func:`build`)
 and :mod:`~lrlab.spec.builtins` (the schedules ``lrlab schedules`` lists). A module imports only those
-before it (type hints aside).
+before it (type hints aside); none imports torch (``ScheduledLR.from_plan(optimizer, plan)`` drives an
+optimizer with a plan).
 """
 
 from __future__ import annotations

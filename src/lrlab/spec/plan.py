@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lrlab.controllers import Plateau
 from lrlab.errors import ConfigError
 from lrlab.schedules import Schedule
 from lrlab.spec.language import Spec, is_number
-
-if TYPE_CHECKING:
-    from torch.optim import Optimizer
-
-    from lrlab.adapter import ScheduledLR
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,8 @@ class Plan:
             the controller starts listening (the end of a warmup before it).
         spec: the parsed spec (``str(plan.spec)`` is its canonical text).
         horizon: what the durations were resolved against.
+
+    A plan drives a torch optimizer through ``lrlab.ScheduledLR.from_plan(optimizer, plan)``.
     """
 
     lr: Schedule
@@ -90,15 +87,6 @@ class Plan:
     def new_controller(self) -> Plateau | None:
         """A fresh :class:`~lrlab.controllers.Plateau` for one run (None when the spec has no plateau)."""
         return None if self.plateau is None else self.plateau.controller()
-
-    def scheduler(self, optimizer: Optimizer) -> ScheduledLR:
-        """A :class:`~lrlab.adapter.ScheduledLR` driving ``optimizer`` with this plan (and a fresh controller).
-
-        The LR written into the optimizer is :attr:`lr` itself, so it replaces the optimizer's own LR.
-        """
-        from lrlab.adapter import ScheduledLR  # torch only where a scheduler is wanted
-
-        return ScheduledLR(optimizer, self.lr, controller=self.new_controller(), momentum=self.momentum)
 
     def lr_values(self, steps: int | None = None) -> list[float]:
         """``[lr(0), ..., lr(steps - 1)]``; ``steps`` defaults to the horizon's ``total_steps``."""
