@@ -4,6 +4,7 @@ that name the problem and point at its column."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import itertools
 import math
 import pickle
@@ -265,6 +266,12 @@ def test_docstring_examples_parse_and_build(text):
 def test_docstring_doctests_pass():
     result = doctest.testmod(spec_module)
     assert result.attempted >= 4 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ["errors", "language", "parser", "plan", "args", "builder", "builtins"])
+def test_the_package_modules_doctests_pass(name):
+    result = doctest.testmod(importlib.import_module(f"lrlab.spec.{name}"))
+    assert result.failed == 0
 
 
 # ---------------------------------------------------------------------------------------------- known values

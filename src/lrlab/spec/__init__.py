@@ -75,7 +75,7 @@ from __future__ import annotations
 
 from lrlab.spec import builtins as _builtins  # noqa: F401  (registers the built-in schedules)
 from lrlab.spec.args import Args
-from lrlab.spec.builder import build
+from lrlab.spec.builder import build, join_momentum
 from lrlab.spec.errors import SpecError
 from lrlab.spec.language import (
     BASE_LR,
@@ -112,6 +112,7 @@ __all__ = [
     "SpecError",
     "build",
     "format_value",
+    "join_momentum",
     "parse",
     "register",
 ]

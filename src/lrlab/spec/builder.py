@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -79,7 +80,8 @@ def _build_chain(chain: Chain, ctx: Context) -> Built:
         pieces.append(built)
         warmup_before = built.ramp.steps if built.ramp else None
     duration = None if pieces[-1].duration is None else used + pieces[-1].duration
-    return Built(_chain_lr(pieces), duration, _chain_momentum(pieces), pieces[-1].plateau)
+    momentum = join_momentum([piece.momentum for piece in pieces], [piece.duration for piece in pieces])
+    return Built(_chain_lr(pieces), duration, momentum, pieces[-1].plateau)
 
 
 def _chain_lr(pieces: list[Built]) -> Schedule:
@@ -100,25 +102,37 @@ def _chain_lr(pieces: list[Built]) -> Schedule:
     return join(schedules, boundaries)
 
 
-def _chain_momentum(pieces: list[Built]) -> Schedule | None:
-    """The pieces' momentum schedules joined; a piece without one holds the value of the nearest one before
-    it (its end), else after it (its start)."""
-    scheduled = [p.momentum for p in pieces if p.momentum is not None]
+def join_momentum(schedules: Sequence[Schedule | None], lengths: Sequence[int | None]) -> Schedule | None:
+    """Consecutive pieces' momentum schedules as one schedule; None when no piece has one.
+
+    Piece ``i`` runs ``lengths[i]`` steps (the last may be None: the rest of the run), from its own step 0.
+    A piece without a schedule (None) holds the value at the end of the nearest scheduled piece before it
+    (``schedule(length)``, the step after its last), or without one before it, the start of the first
+    scheduled piece (``schedule(0)``). This is the hold rule of ``a >> b`` in a spec.
+
+    >>> from lrlab.schedules import Anneal
+    >>> momentum = join_momentum([None, Anneal(0.95, 0.85, 10), None], [5, 10, None])
+    >>> [round(momentum(t), 3) for t in (0, 4, 5, 10, 14, 15, 100)]
+    [0.95, 0.95, 0.95, 0.9, 0.86, 0.85, 0.85]
+    """
+    scheduled = [s for s in schedules if s is not None]
     if not scheduled:
         return None
     held = scheduled[0](0)
-    schedules, boundaries, at = [], [], 0
-    for i, piece in enumerate(pieces):
+    pieces: list[Schedule] = []
+    boundaries: list[int] = []
+    at = 0
+    for i, (schedule, length) in enumerate(zip(schedules, lengths, strict=True)):
         if i:
             boundaries.append(at)
-        if piece.momentum is not None:
-            schedules.append(piece.momentum)
-            if piece.duration is not None:
-                held = piece.momentum(piece.duration)
+        if schedule is None:
+            pieces.append(Constant(held))
         else:
-            schedules.append(Constant(held))
-        at += piece.duration or 0
-    return join(schedules, boundaries)
+            pieces.append(schedule)
+            if length is not None:
+                held = schedule(length)
+        at += length or 0
+    return join(pieces, boundaries)
 
 
 def _build_product(product: Product, ctx: Context) -> Built:
