@@ -245,7 +245,7 @@ def test_required_arguments_are_named_when_missing():
 
 
 def docstring_specs() -> list[str]:
-    """The example specs listed at the top of spec.py's module docstring."""
+    """The example specs listed at the top of lrlab.spec's docstring."""
     doc = spec_module.__doc__
     block = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0]
     return [line.strip() for line in block.splitlines()]
