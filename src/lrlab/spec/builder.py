@@ -27,6 +27,7 @@ def _is_controller(node: Any) -> bool:
 
 
 def build_node(node: Spec, ctx: Context) -> Built:
+    """Build one node (a call, chain or product) in ``ctx``; a schedule's own builder for a call."""
     if isinstance(node, Call):
         entry = REGISTRY.get(node.name)
         if entry is None:

@@ -151,7 +151,7 @@ class Product(Spec):
 
 # ---------------------------------------------------------------------------------------- canonical text
 
-BARE_WORD = re.compile(r"[A-Za-z0-9_.:+\-]+")
+BARE_WORD = re.compile(r"[A-Za-z0-9_.:+\-]+")  # a word written without quotes
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
 _FLOAT = re.compile(r"[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|inf)", re.ASCII)
 

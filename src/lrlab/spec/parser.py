@@ -9,8 +9,6 @@ from typing import Any
 from lrlab.spec.errors import LocatedError, SpecError, unknown_name
 from lrlab.spec.language import BARE_WORD, REGISTRY, Call, Chain, Product, Spec, classify, format_value, is_number
 
-# ------------------------------------------------------------------------------------------------- parser
-
 _TOKEN = re.compile(r"""(?P<space>\s+)|(?P<op>>>|[*()\[\],=])|(?P<bare>[A-Za-z0-9_.:+\-]+)"""
                     r"""|(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", re.DOTALL)
 
