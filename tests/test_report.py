@@ -369,6 +369,7 @@ def test_report_html_is_self_contained(full_report):
         assert (directory / "figures" / f"{name}.png").is_file()
 
 
+
 def test_user_strings_appear_only_escaped(full_report):
     _, result = full_report
     page = result.html.read_text(encoding="utf-8")
@@ -427,6 +428,21 @@ def test_report_never_imports_a_module_named_in_the_store(tmp_path, path):
     page = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
     assert f"build('fn(path={path})', Horizon(total_steps=48" in page  # the code to use it, from the text
 
+
+
+def test_the_recommended_lrlab_code_runs_as_printed(tmp_path):
+    """The import and scheduler lines of the report's lrlab loop, run as printed, drive the winner's plan."""
+    torch = pytest.importorskip("torch")
+    fill_store(tmp_path, {"warm": ("warmup(epochs=2) >> cosine()", losses_runs([0.2, 0.21, 0.22])),
+                          "constant": ("constant()", losses_runs([0.6, 0.61, 0.62]))}, horizon=HORIZON)
+    rec = make_report(tmp_path).recommendation
+    lines = [line for line in rec.code.splitlines() if line.startswith(("from lrlab", "scheduler ="))]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=PEAK_LR)
+    namespace = {"optimizer": optimizer}
+    exec("\n".join(lines), namespace)
+    plan = namespace["build"](rec.spec, namespace["Horizon"](**HORIZON))
+    assert rec.spec == "warmup(epochs=2) >> cosine()" and namespace["scheduler"].schedules == [plan.lr]
+    assert optimizer.param_groups[0]["lr"] == plan.lr(0) == 0.0
 
 def test_control_characters_in_a_store_are_escaped_on_the_terminal(tmp_path, capsys):
     from lrlab.cli import main

@@ -4,10 +4,12 @@ that name the problem and point at its column."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import itertools
 import math
 import pickle
 import re
+import subprocess
 import sys
 from typing import Any
 
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrlab import spec as spec_module
+from lrlab.adapter import ScheduledLR
 from lrlab.errors import ConfigError
 from lrlab.spec import (
     REGISTRY,
@@ -24,6 +27,7 @@ from lrlab.spec import (
     Chain,
     Horizon,
     Param,
+    Plan,
     Product,
     Spec,
     SpecError,
@@ -241,7 +245,7 @@ def test_required_arguments_are_named_when_missing():
 
 
 def docstring_specs() -> list[str]:
-    """The example specs listed at the top of spec.py's module docstring."""
+    """The example specs listed at the top of lrlab.spec's docstring."""
     doc = spec_module.__doc__
     block = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0]
     return [line.strip() for line in block.splitlines()]
@@ -262,6 +266,12 @@ def test_docstring_examples_parse_and_build(text):
 def test_docstring_doctests_pass():
     result = doctest.testmod(spec_module)
     assert result.attempted >= 4 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ["errors", "language", "parser", "plan", "args", "builder", "builtins"])
+def test_the_package_modules_doctests_pass(name):
+    result = doctest.testmod(importlib.import_module(f"lrlab.spec.{name}"))
+    assert result.failed == 0
 
 
 # ---------------------------------------------------------------------------------------------- known values
@@ -350,10 +360,21 @@ def test_plateau_starts_listening_after_the_pieces_before_it(text, start):
     assert plan.plateau.patience == (3 if "patience" in text else 10)
 
 
+
+def test_spec_is_torch_free():
+    """Parsing and building never load torch: a plan drives torch only through ScheduledLR.from_plan."""
+    code = ("import sys; from lrlab.spec import Horizon, build; "
+            "plan = build('warmup(steps=5) >> onecycle() * plateau()', Horizon(100, steps_per_epoch=10)); "
+            "plan.new_controller(); print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert not hasattr(Plan, "scheduler")
+
 def test_plateau_controller_scales_the_scheduler_lr():
     plan = build("warmup(steps=10) >> constant() * plateau(patience=0, factor=0.5)", H)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-    sched = plan.scheduler(opt)
+    sched = ScheduledLR.from_plan(opt, plan)
     for t in range(20):
         if t >= 10:
             sched.step(1.0)  # the same loss every step: no improvement, patience 0
@@ -370,7 +391,7 @@ def test_onecycle_schedules_momentum():
     assert plan.lr(0) == pytest.approx(0.5 / 25, rel=1e-12) and plan.lr(249) == pytest.approx(0.5, rel=1e-12)
     assert plan.lr(999) == pytest.approx(0.5 / 25 / 1e4, rel=1e-12)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.9)
-    sched = plan.scheduler(opt)
+    sched = ScheduledLR.from_plan(opt, plan)
     for _ in range(249):
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5) and opt.param_groups[0]["momentum"] == pytest.approx(0.85)
@@ -653,20 +674,20 @@ def test_a_resumed_scheduler_continues_the_same_curve(text, split):
         return torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.9)
 
     opt = optimizer()
-    sched = plan.scheduler(opt)
+    sched = ScheduledLR.from_plan(opt, plan)
     whole = []
     for _ in range(500):
         whole.append(opt.param_groups[0]["lr"])
         sched.step()
     opt = optimizer()
-    sched = plan.scheduler(opt)
+    sched = ScheduledLR.from_plan(opt, plan)
     resumed = []
     for _ in range(split):
         resumed.append(opt.param_groups[0]["lr"])
         sched.step()
     state = sched.state_dict()
     opt = optimizer()
-    sched = plan.scheduler(opt)
+    sched = ScheduledLR.from_plan(opt, plan)
     sched.load_state_dict(state)
     for _ in range(split, 500):
         resumed.append(opt.param_groups[0]["lr"])

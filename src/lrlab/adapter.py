@@ -7,13 +7,16 @@ can never change the curve: the LR at step ``t`` is always ``schedule(t) * contr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrlab.controllers import Plateau
 from lrlab.schedules import Schedule
+
+if TYPE_CHECKING:
+    from lrlab.spec import Plan
 
 
 def initial_lrs(optimizer: Optimizer, last_epoch: int = -1) -> list[float]:
@@ -79,6 +82,15 @@ class ScheduledLR(LRScheduler):
         if controller is not None:
             controller.bind(num_groups)
         super().__init__(optimizer, last_epoch)
+
+    @classmethod
+    def from_plan(cls, optimizer: Optimizer, plan: Plan) -> ScheduledLR:
+        """A scheduler driving ``optimizer`` with a built spec (:func:`lrlab.build`) and a fresh controller.
+
+        The LR written into the optimizer is ``plan.lr`` itself, so it replaces the optimizer's own LR.
+        Example: ``ScheduledLR.from_plan(optimizer, build("cosine()", Horizon(1000, base_lr=0.1)))``.
+        """
+        return cls(optimizer, plan.lr, controller=plan.new_controller(), momentum=plan.momentum)
 
     def uncontrolled_lrs(self, step: int | None = None) -> list[float]:
         """Each group's LR from the schedule alone at ``step`` (default: the current step)."""

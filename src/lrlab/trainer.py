@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lrlab.adapter import ScheduledLR
 from lrlab.spec import Horizon, build
 from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, make_optimizer
@@ -94,7 +95,7 @@ def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None
     model = task.make_model()
     optimizer = make_optimizer(run.optimizer, model.parameters())
     horizon = horizon_for(task, run)
-    scheduler = build(run.schedule, horizon).scheduler(optimizer)
+    scheduler = ScheduledLR.from_plan(optimizer, build(run.schedule, horizon))
     metrics = RunMetrics()
     per_epoch, n = horizon.steps_per_epoch, len(task.x_train)
     first_loss: float | None = None

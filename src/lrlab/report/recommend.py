@@ -32,7 +32,7 @@ class Recommendation:
         schedule, spec: the winner's display name and spec (lowest mean final validation loss).
         ties: schedules whose final validation loss is not distinguishable from the winner's (Welch p > alpha).
         text: one or two sentences saying so.
-        code: a plain torch loop driven by ``lrlab.build(spec, Horizon(...)).scheduler(optimizer)``.
+        code: a plain torch loop driven by ``ScheduledLR.from_plan(optimizer, build(spec, Horizon(...)))``.
         torch_code: the same schedule as a ``torch.optim.lr_scheduler`` class (lrlab's drop-in takes the same
             arguments), or None where torch has no single class for it.
     """
@@ -155,8 +155,8 @@ def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA
     watch = "  # ReduceLROnPlateau watches the validation loss, once per epoch"
     horizon_args = (f"Horizon(total_steps={horizon.total_steps}, steps_per_epoch={horizon.steps_per_epoch}, "
                     f"base_lr={horizon.base_lr:g}" + (f", beta2={horizon.beta2:g})" if horizon.beta2 else ")"))
-    code = _loop(horizon, "from lrlab import Horizon, build",
-                 f"build({spec!r}, {horizon_args}).scheduler(optimizer)",
+    code = _loop(horizon, "from lrlab import Horizon, ScheduledLR, build",
+                 f"ScheduledLR.from_plan(optimizer, build({spec!r}, {horizon_args}))",
                  "scheduler.step()  # after every optimizer step: durations are in steps",
                  "scheduler.observe(validation_loss())" + watch if plan.plateau is not None else None)
     torch_call = torch_equivalent(plan)
