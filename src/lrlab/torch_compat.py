@@ -61,7 +61,7 @@ from lrlab.schedules import (
     Schedule,
     Step,
 )
-from lrlab.schedules._base import check_choice, check_finite, check_int, check_nonneg, check_positive, check_range
+from lrlab.schedules.checks import check_choice, check_finite, check_int, check_nonneg, check_positive, check_range
 from lrlab.schedules.cyclic import ANNEAL_STRATEGIES, CYCLIC_MODES
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Ways to build a schedule from others: join, warmup, product, scale and clamp.
+"""Ways to build a schedule from others in time: join (one after another) and warmup.
 
 Time is re-based at every boundary: the second piece of a join sees step 0 at the boundary, and the
 schedule after a warmup starts at its own step 0 when the warmup ends.
@@ -7,10 +7,10 @@ schedule after a warmup starts at its own step 0 when the warmup ends.
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 
-from lrlab.schedules._base import Schedule, check_choice, check_finite, check_int, check_nonneg, check_range
+from lrlab.schedules.base import Schedule
+from lrlab.schedules.checks import check_choice, check_int, check_range
 from lrlab.schedules.decay import Anneal
 
 WARMUP_SHAPES = ("linear", "cosine", "exponential")
@@ -81,48 +81,6 @@ class Warmup(Schedule):
         return Anneal(self.start_factor * target, target, self.steps, self.shape).value(step)
 
 
-@dataclass(frozen=True)
-class Product(Schedule):
-    """``left(step) * right(step)``: e.g. a schedule times a slowly decaying envelope."""
-
-    left: Schedule
-    right: Schedule
-
-    def value(self, step: int) -> float:
-        return self.left(step) * self.right(step)
-
-
-@dataclass(frozen=True)
-class Scale(Schedule):
-    """``factor * schedule(step)``."""
-
-    schedule: Schedule
-    factor: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_nonneg("factor", self.factor)
-
-    def value(self, step: int) -> float:
-        return self.factor * self.schedule(step)
-
-
-@dataclass(frozen=True)
-class Clamp(Schedule):
-    """``schedule(step)`` bounded to ``[min_value, max_value]``."""
-
-    schedule: Schedule
-    min_value: float = 0.0
-    max_value: float = math.inf
-
-    def __post_init__(self) -> None:
-        check_nonneg("min_value", self.min_value)
-        if not (isinstance(self.max_value, (int, float)) and self.max_value >= self.min_value):
-            raise ValueError(f"max_value={self.max_value!r} is invalid: expected a number >= min_value")
-
-    def value(self, step: int) -> float:
-        return min(max(self.schedule(step), self.min_value), self.max_value)
-
-
 def join(schedules: list[Schedule] | tuple[Schedule, ...], boundaries: list[int] | tuple[int, ...]) -> Join:
     """One schedule after another; ``boundaries`` (steps) are where each next one starts, at its step 0."""
     return Join(tuple(schedules), tuple(boundaries))
@@ -131,22 +89,6 @@ def join(schedules: list[Schedule] | tuple[Schedule, ...], boundaries: list[int]
 def warmup(schedule: Schedule, steps: int, shape: str = "linear", start_factor: float = 0.0) -> Warmup:
     """``schedule`` preceded by a ``steps``-long ramp of ``shape`` from ``start_factor * schedule(0)``."""
     return Warmup(schedule, steps, shape, start_factor)
-
-
-def product(left: Schedule, right: Schedule) -> Product:
-    """The pointwise product of two schedules."""
-    return Product(left, right)
-
-
-def scale(schedule: Schedule, factor: float) -> Scale:
-    """``schedule`` multiplied by a constant ``factor``."""
-    check_finite("factor", factor)
-    return Scale(schedule, factor)
-
-
-def clamp(schedule: Schedule, min_value: float = 0.0, max_value: float = math.inf) -> Clamp:
-    """``schedule`` bounded to ``[min_value, max_value]``."""
-    return Clamp(schedule, min_value, max_value)
 
 
 def adam_warmup_steps(beta2: float) -> int:

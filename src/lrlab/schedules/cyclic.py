@@ -9,15 +9,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lrlab.schedules._base import (
-    Schedule,
-    check_choice,
-    check_int,
-    check_nonneg,
-    check_positive,
-    check_range,
-    scaled_power,
-)
+from lrlab.schedules.base import Schedule, scaled_power
+from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_positive, check_range
 
 
 @dataclass(frozen=True)

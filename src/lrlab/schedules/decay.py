@@ -12,15 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lrlab.schedules._base import (
-    Schedule,
-    check_choice,
-    check_finite,
-    check_int,
-    check_nonneg,
-    check_positive,
-    scaled_power,
-)
+from lrlab.schedules.base import Schedule, scaled_power
+from lrlab.schedules.checks import check_choice, check_finite, check_int, check_nonneg, check_positive
 
 ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
 

@@ -5,7 +5,8 @@ Each is a few lines of :mod:`lrlab.schedules.combinators`, not a class with flag
 
 from __future__ import annotations
 
-from lrlab.schedules._base import Schedule, check_int
+from lrlab.schedules.base import Schedule
+from lrlab.schedules.checks import check_int
 from lrlab.schedules.combinators import join, warmup
 from lrlab.schedules.decay import Anneal, Constant, Cosine
 
