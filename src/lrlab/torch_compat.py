@@ -62,7 +62,7 @@ from lrlab.schedules import (
     Step,
 )
 from lrlab.schedules.checks import check_choice, check_finite, check_int, check_nonneg, check_positive, check_range
-from lrlab.schedules.cyclic import ANNEAL_STRATEGIES, CYCLIC_MODES
+from lrlab.schedules.cyclic import ANNEAL_STRATEGIES, CYCLIC_MODES, one_cycle_phases
 
 __all__ = [
     "ChainedScheduler",
@@ -769,14 +769,10 @@ class OneCycleLR(_DropIn):
     @staticmethod
     def _phases(pct_start: float, total_steps: int, three_phase: bool) -> list[dict[str, Any]]:
         """Torch's ``_schedule_phases``: each phase's last step and the group keys it goes between."""
-        lr, m = ("initial_lr", "max_lr"), ("max_momentum", "base_momentum")
-        warm = float(pct_start * total_steps) - 1
-        ends = [warm, float(2 * pct_start * total_steps) - 2, total_steps - 1] if three_phase else \
-            [warm, total_steps - 1]
-        keys = [(lr, m), ((lr[1], lr[0]), (m[1], m[0])), ((lr[0], "min_lr"), (m[0], m[0]))] if three_phase else \
-            [(lr, m), ((lr[1], "min_lr"), (m[1], m[0]))]
+        lr = one_cycle_phases(total_steps, pct_start, three_phase, "initial_lr", "max_lr", "min_lr")
+        m = one_cycle_phases(total_steps, pct_start, three_phase, "max_momentum", "base_momentum", "max_momentum")
         return [{"end_step": end, "start_lr": a, "end_lr": b, "start_momentum": c, "end_momentum": d}
-                for end, ((a, b), (c, d)) in zip(ends, keys, strict=True)]
+                for (end, a, b), (_, c, d) in zip(lr, m, strict=True)]
 
     @staticmethod
     def _annealing_cos(start: float, end: float, pct: float) -> float:

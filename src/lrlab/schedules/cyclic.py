@@ -8,9 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lrlab.schedules.base import Schedule, scaled_power
 from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_positive, check_range
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,25 @@ class Cyclic(Schedule):
 ANNEAL_STRATEGIES = ("cos", "linear")
 
 
+def one_cycle_phases(total_steps: int, pct_start: float, three_phase: bool, start: T, peak: T,
+                     end: T) -> list[tuple[float, T, T]]:
+    """The phases of the 1cycle policy as ``(last step, from, to)``; the first phase starts at step 0.
+
+    ``start`` to ``peak`` up to step ``pct_start * total_steps - 1``, then ``peak`` to ``end`` at step
+    ``total_steps - 1``; with ``three_phase``, ``peak`` back to ``start`` at step ``2 * pct_start * total_steps - 2``
+    first, then ``start`` to ``end``. The LR goes initial, max, min; the momentum max, base, max. The ends may be
+    values or, for torch's ``_schedule_phases``, param group keys.
+
+    >>> one_cycle_phases(10, 0.3, False, "initial_lr", "max_lr", "min_lr")
+    [(2.0, 'initial_lr', 'max_lr'), (9, 'max_lr', 'min_lr')]
+    """
+    warm_end = float(pct_start * total_steps) - 1
+    last = total_steps - 1
+    if three_phase:
+        return [(warm_end, start, peak), (float(2 * pct_start * total_steps) - 2, peak, start), (last, start, end)]
+    return [(warm_end, start, peak), (last, peak, end)]
+
+
 def _phase_value(phases: list[tuple[float, float, float]], anneal_strategy: str, step: int) -> float:
     """Value at ``step`` of consecutive phases ``(end_step, start_value, end_value)``; the first starts at 0.
 
@@ -181,15 +203,8 @@ class OneCycle(Schedule):
 
     def value(self, step: int) -> float:
         initial = self.max_lr / self.div_factor
-        low = initial / self.final_div_factor
-        warm_end = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            phases = [(warm_end, initial, self.max_lr),
-                      (float(2 * self.pct_start * self.total_steps) - 2, self.max_lr, initial),
-                      (last, initial, low)]
-        else:
-            phases = [(warm_end, initial, self.max_lr), (last, self.max_lr, low)]
+        phases = one_cycle_phases(self.total_steps, self.pct_start, self.three_phase, initial, self.max_lr,
+                                  initial / self.final_div_factor)
         return _phase_value(phases, self.anneal_strategy, step)
 
 
@@ -214,12 +229,6 @@ class OneCycleMomentum(Schedule):
         check_range("max_momentum", self.max_momentum, 0.0, 1.0)
 
     def value(self, step: int) -> float:
-        hi, lo = self.max_momentum, self.base_momentum
-        warm_end = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            phases = [(warm_end, hi, lo), (float(2 * self.pct_start * self.total_steps) - 2, lo, hi),
-                      (last, hi, hi)]
-        else:
-            phases = [(warm_end, hi, lo), (last, lo, hi)]
+        phases = one_cycle_phases(self.total_steps, self.pct_start, self.three_phase, self.max_momentum,
+                                  self.base_momentum, self.max_momentum)
         return _phase_value(phases, self.anneal_strategy, step)
