@@ -19,6 +19,11 @@ class Schedule:
 
     Subclasses implement :meth:`value`; ``__call__`` checks the step. ``a * b`` multiplies two schedules
     (:class:`Product`), ``a * 0.5`` scales one (:class:`Scale`), ``s.clamp(lo, hi)`` bounds one (:class:`Clamp`).
+
+    >>> from lrlab.schedules import Cosine
+    >>> s = (Cosine(1.0, 0.0, steps=10) * 0.1).clamp(0.01)
+    >>> [round(s(t), 6) for t in (0, 5, 10)]
+    [0.1, 0.05, 0.01]
     """
 
     def value(self, step: int) -> float:
