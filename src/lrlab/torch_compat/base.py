@@ -209,11 +209,9 @@ class DropIn(ScheduledLR):
         return None
 
     def lr_values(self, scaled: bool = True) -> list[float]:
-        """This scheduler's own LR per group at ``last_epoch`` (``scaled``: times the controller's scales)."""
-        lrs = [s(self.last_epoch) for s in self.schedules]
-        if scaled and self.controller is not None:
-            lrs = [lr * scale for lr, scale in zip(lrs, self.controller.scales, strict=True)]
-        return lrs
+        """This scheduler's own LR per group at ``last_epoch``: the adapter's ``schedule(t) * controller scale``
+        (``scaled=False``: the schedule alone)."""
+        return super().get_lr() if scaled else self.uncontrolled_lrs()
 
     def chain_bases(self) -> list[float]:
         """The LR per group that this scheduler's factor is relative to when it shares the optimizer."""
