@@ -13,8 +13,6 @@ from typing import TypeVar
 from lrlab.schedules.base import Schedule, scaled_power
 from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_positive, check_range
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class CosineRestarts(Schedule):
@@ -146,6 +144,7 @@ class Cyclic(Schedule):
 
 
 ANNEAL_STRATEGIES = ("cos", "linear")
+T = TypeVar("T")  # a phase end: a value, or the name of a param group key
 
 
 def one_cycle_phases(total_steps: int, pct_start: float, three_phase: bool, start: T, peak: T,
