@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lrlab.schedules._base import check_choice, check_int, check_nonneg, check_range
+from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_range
 
 PLATEAU_MODES = ("min", "max")
 THRESHOLD_MODES = ("rel", "abs")

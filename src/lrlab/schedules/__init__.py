@@ -1,22 +1,11 @@
 """Pure learning-rate schedules: immutable values called with a step (optimizer updates done so far).
 
-This package never imports torch. See :mod:`lrlab.adapter` to drive a ``torch.optim`` optimizer with one.
+This package never imports torch; its argument checks (:mod:`lrlab.schedules.checks`) are lrlab's
+one wording for a bad argument. See :mod:`lrlab.adapter` to drive a ``torch.optim`` optimizer with one.
 """
 
-from lrlab.schedules._base import Schedule
-from lrlab.schedules.combinators import (
-    Clamp,
-    Join,
-    Product,
-    Scale,
-    Warmup,
-    adam_warmup_steps,
-    clamp,
-    join,
-    product,
-    scale,
-    warmup,
-)
+from lrlab.schedules.base import Clamp, Product, Scale, Schedule, clamp, product, scale
+from lrlab.schedules.combinators import Join, Warmup, adam_warmup_steps, join, warmup
 from lrlab.schedules.cyclic import CosineRestarts, Cyclic, OneCycle, OneCycleMomentum
 from lrlab.schedules.decay import (
     Anneal,

@@ -1,4 +1,4 @@
-"""Ways to build a schedule from others: join, warmup, product, scale and clamp.
+"""Ways to build a schedule from others in time: join (one after another) and warmup.
 
 Time is re-based at every boundary: the second piece of a join sees step 0 at the boundary, and the
 schedule after a warmup starts at its own step 0 when the warmup ends.
@@ -7,10 +7,10 @@ schedule after a warmup starts at its own step 0 when the warmup ends.
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 
-from lrlab.schedules._base import Schedule, check_choice, check_finite, check_int, check_nonneg, check_range
+from lrlab.schedules.base import Schedule
+from lrlab.schedules.checks import check_choice, check_int, check_range
 from lrlab.schedules.decay import Anneal
 
 WARMUP_SHAPES = ("linear", "cosine", "exponential")
@@ -18,9 +18,16 @@ WARMUP_SHAPES = ("linear", "cosine", "exponential")
 
 @dataclass(frozen=True)
 class Join(Schedule):
-    """``schedules[i](step - boundaries[i - 1])`` for steps from ``boundaries[i - 1]`` up to ``boundaries[i]``.
+    """One schedule after another, each starting at its own step 0 at its boundary.
 
-    Example: ``Join((Constant(1.0), Constant(0.1)), (10,))`` gives 1.0 up to step 9 and 0.1 from step 10.
+        value(t) = schedules[i](t - boundaries[i - 1]),   for boundaries[i - 1] <= t < boundaries[i]
+
+    (``boundaries[-1]`` read as 0, the last boundary's schedule going on forever).
+
+    >>> from lrlab.schedules import Constant, Exponential
+    >>> s = Join((Constant(1.0), Exponential(1.0, 0.5)), boundaries=(10,))
+    >>> [s(t) for t in (0, 9, 10, 12)]
+    [1.0, 1.0, 1.0, 0.25]
     """
 
     schedules: tuple[Schedule, ...]
@@ -49,11 +56,18 @@ class Join(Schedule):
 
 @dataclass(frozen=True)
 class Warmup(Schedule):
-    """A ramp over ``steps`` steps up to ``schedule(0)``, then ``schedule(step - steps)``.
+    """A ramp over ``steps`` steps up to ``schedule(0)``, then the schedule from its own step 0.
 
-    The ramp starts at ``start_factor * schedule(0)`` (0 by default) and has the given ``shape``:
-    ``linear``, ``cosine`` or ``exponential`` (needs ``start_factor > 0``). Example:
-    ``Warmup(Constant(1.0), steps=4)`` gives 0, 0.25, 0.5, 0.75, then 1.0 from step 4.
+        value(t) = Anneal(start_factor * schedule(0), schedule(0), steps, shape)(t)   for t < steps
+        value(t) = schedule(t - steps)                                                for t >= steps
+
+    ``shape`` is ``linear``, ``cosine`` or ``exponential`` (needs ``start_factor > 0``); the ramp starts at
+    0 by default.
+
+    >>> from lrlab.schedules import Constant
+    >>> s = Warmup(Constant(1.0), steps=4)
+    >>> [s(t) for t in range(6)]
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
     schedule: Schedule
@@ -81,78 +95,23 @@ class Warmup(Schedule):
         return Anneal(self.start_factor * target, target, self.steps, self.shape).value(step)
 
 
-@dataclass(frozen=True)
-class Product(Schedule):
-    """``left(step) * right(step)``: e.g. a schedule times a slowly decaying envelope."""
-
-    left: Schedule
-    right: Schedule
-
-    def value(self, step: int) -> float:
-        return self.left(step) * self.right(step)
-
-
-@dataclass(frozen=True)
-class Scale(Schedule):
-    """``factor * schedule(step)``."""
-
-    schedule: Schedule
-    factor: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_nonneg("factor", self.factor)
-
-    def value(self, step: int) -> float:
-        return self.factor * self.schedule(step)
-
-
-@dataclass(frozen=True)
-class Clamp(Schedule):
-    """``schedule(step)`` bounded to ``[min_value, max_value]``."""
-
-    schedule: Schedule
-    min_value: float = 0.0
-    max_value: float = math.inf
-
-    def __post_init__(self) -> None:
-        check_nonneg("min_value", self.min_value)
-        if not (isinstance(self.max_value, (int, float)) and self.max_value >= self.min_value):
-            raise ValueError(f"max_value={self.max_value!r} is invalid: expected a number >= min_value")
-
-    def value(self, step: int) -> float:
-        return min(max(self.schedule(step), self.min_value), self.max_value)
-
-
 def join(schedules: list[Schedule] | tuple[Schedule, ...], boundaries: list[int] | tuple[int, ...]) -> Join:
-    """One schedule after another; ``boundaries`` (steps) are where each next one starts, at its step 0."""
+    """One schedule after another; ``boundaries`` (steps) are where each next one starts (:class:`Join`)."""
     return Join(tuple(schedules), tuple(boundaries))
 
 
 def warmup(schedule: Schedule, steps: int, shape: str = "linear", start_factor: float = 0.0) -> Warmup:
-    """``schedule`` preceded by a ``steps``-long ramp of ``shape`` from ``start_factor * schedule(0)``."""
+    """``schedule`` preceded by a ``steps``-long ramp of ``shape`` from ``start_factor * s(0)`` (:class:`Warmup`)."""
     return Warmup(schedule, steps, shape, start_factor)
 
 
-def product(left: Schedule, right: Schedule) -> Product:
-    """The pointwise product of two schedules."""
-    return Product(left, right)
-
-
-def scale(schedule: Schedule, factor: float) -> Scale:
-    """``schedule`` multiplied by a constant ``factor``."""
-    check_finite("factor", factor)
-    return Scale(schedule, factor)
-
-
-def clamp(schedule: Schedule, min_value: float = 0.0, max_value: float = math.inf) -> Clamp:
-    """``schedule`` bounded to ``[min_value, max_value]``."""
-    return Clamp(schedule, min_value, max_value)
-
-
 def adam_warmup_steps(beta2: float) -> int:
-    """The rule-of-thumb warmup length for Adam, ``2 / (1 - beta2)`` steps (Ma & Yarats, 2021).
+    """The rule-of-thumb warmup length for Adam in steps (Ma & Yarats, 2021).
 
-    Example: ``adam_warmup_steps(0.999) == 2000``.
+        steps = round(2 / (1 - beta2))
+
+    >>> adam_warmup_steps(0.999), adam_warmup_steps(0.98)
+    (2000, 100)
     """
     check_range("beta2", beta2, 0.0, 1.0, high_open=True)
     return round(2.0 / (1.0 - beta2))

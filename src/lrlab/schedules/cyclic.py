@@ -8,26 +8,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from lrlab.schedules._base import (
-    Schedule,
-    check_choice,
-    check_int,
-    check_nonneg,
-    check_positive,
-    check_range,
-    scaled_power,
-)
+from lrlab.schedules.base import Schedule, scaled_power
+from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_positive, check_range
 
 
 @dataclass(frozen=True)
 class CosineRestarts(Schedule):
     """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
 
-    Cycle ``i`` (from 0) lasts ``period_steps * period_mult ** i`` steps (``period_mult`` may be fractional)
-    and falls from ``init_lr * decay ** i`` to ``min_lr`` along a half cosine. After ``max_cycles`` cycles
-    (``None``: no limit) the value stays at ``min_lr``.
-    Example: ``CosineRestarts(1.0, 0.0, period_steps=10)`` gives 1.0 at steps 0, 10, 20 and 0.5 at step 5.
+        value(t) = min_lr + (init_lr * decay ** i - min_lr) * (1 + cos(pi * t_i / T_i)) / 2
+
+    where cycle ``i`` (from 0) lasts ``T_i = period_steps * period_mult ** i`` steps (``period_mult`` may be
+    fractional) and ``t_i`` is the steps done in it. After ``max_cycles`` cycles (``None``: no limit) the value
+    stays at ``min_lr``.
+
+    >>> s = CosineRestarts(1.0, 0.0, period_steps=10, period_mult=2.0)
+    >>> [round(s(t), 6) for t in (0, 5, 10, 20, 30)]
+    [1.0, 0.5, 1.0, 0.5, 1.0]
     """
 
     init_lr: float = 1.0
@@ -83,12 +82,21 @@ CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 class Cyclic(Schedule):
     """Cyclical learning rate (Smith 2017), torch's CyclicLR curve in closed form.
 
-    A cycle rises from ``base_lr`` to ``max_lr`` over ``step_size_up`` steps and falls back over
-    ``step_size_down`` (default: ``step_size_up``). ``mode``: ``triangular`` (constant amplitude),
-    ``triangular2`` (amplitude halves each cycle), ``exp_range`` (amplitude ``gamma ** step``). A custom
-    ``scale_fn(x)`` with ``scale_mode`` ``cycle`` (x = cycle number from 1) or ``iterations`` (x = step)
-    replaces the mode. ``descending=True`` mirrors the curve (starts at ``max_lr``, dips to ``base_lr``):
-    the momentum that CyclicLR cycles opposite to the LR.
+        value(t) = base_lr + (max_lr - base_lr) * height(x) * scale
+        cycle = floor(1 + t / (up + down)),   x = 1 + t / (up + down) - cycle,   r = up / (up + down)
+        height(x) = x / r while rising (x <= r), (1 - x) / (1 - r) while falling
+
+    with ``up = step_size_up`` and ``down = step_size_down`` (default: ``up``). ``scale`` is 1 for
+    ``mode="triangular"``, ``0.5 ** (cycle - 1)`` for ``triangular2`` and ``gamma ** t`` for ``exp_range``; a
+    custom ``scale_fn(x)`` with ``scale_mode`` ``cycle`` (x = cycle) or ``iterations`` (x = t) replaces the
+    mode. ``descending=True`` mirrors the curve, ``max_lr - (max_lr - base_lr) * height(x) * scale``: the
+    momentum that CyclicLR cycles opposite to the LR.
+
+    >>> s = Cyclic(0.0, 1.0, step_size_up=10)
+    >>> [s(t) for t in (0, 5, 10, 15, 20)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    >>> [Cyclic(0.0, 1.0, step_size_up=10, mode="triangular2")(t) for t in (10, 30, 50)]
+    [1.0, 0.5, 0.25]
     """
 
     base_lr: float = 0.001
@@ -136,6 +144,26 @@ class Cyclic(Schedule):
 
 
 ANNEAL_STRATEGIES = ("cos", "linear")
+T = TypeVar("T")  # a phase end: a value, or the name of a param group key
+
+
+def one_cycle_phases(total_steps: int, pct_start: float, three_phase: bool, start: T, peak: T,
+                     end: T) -> list[tuple[float, T, T]]:
+    """The phases of the 1cycle policy as ``(last step, from, to)``; the first phase starts at step 0.
+
+    ``start`` to ``peak`` up to step ``pct_start * total_steps - 1``, then ``peak`` to ``end`` at step
+    ``total_steps - 1``; with ``three_phase``, ``peak`` back to ``start`` at step ``2 * pct_start * total_steps - 2``
+    first, then ``start`` to ``end``. The LR goes initial, max, min; the momentum max, base, max. The ends may be
+    values or, for torch's ``_schedule_phases``, param group keys.
+
+    >>> one_cycle_phases(10, 0.3, False, "initial_lr", "max_lr", "min_lr")
+    [(2.0, 'initial_lr', 'max_lr'), (9, 'max_lr', 'min_lr')]
+    """
+    warm_end = float(pct_start * total_steps) - 1
+    last = total_steps - 1
+    if three_phase:
+        return [(warm_end, start, peak), (float(2 * pct_start * total_steps) - 2, peak, start), (last, start, end)]
+    return [(warm_end, start, peak), (last, peak, end)]
 
 
 def _phase_value(phases: list[tuple[float, float, float]], anneal_strategy: str, step: int) -> float:
@@ -165,11 +193,19 @@ def _check_one_cycle(total_steps: int, pct_start: float, anneal_strategy: str) -
 class OneCycle(Schedule):
     """The 1cycle policy (Smith & Topin 2018), torch's OneCycleLR curve in closed form.
 
-    Rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of ``total_steps``, then
-    anneals to ``max_lr / div_factor / final_div_factor``; ``three_phase`` goes back to the initial LR first
-    and reaches the minimum in a third phase. Unlike torch it stays at the minimum from step
-    ``total_steps`` on (torch climbs back up there, then raises), and a warm-up phase shorter than one step
-    starts at the peak (torch divides by zero).
+    The phases of :func:`one_cycle_phases`, from ``initial = max_lr / div_factor`` up to ``max_lr`` over the
+    first ``pct_start`` of ``total_steps``, then down to ``initial / final_div_factor`` at step
+    ``total_steps - 1`` (``three_phase``: back to ``initial`` first). In a phase from ``a`` to ``b``, ``p`` of
+    the way through:
+
+        value = b + (a - b) * (1 + cos(pi * p)) / 2   (anneal_strategy="cos"),   a + (b - a) * p   ("linear")
+
+    Unlike torch it stays at the minimum from step ``total_steps`` on (torch climbs back up there, then
+    raises), and a warm-up phase shorter than one step starts at the peak (torch divides by zero).
+
+    >>> s = OneCycle(1.0, total_steps=100, pct_start=0.3, div_factor=10.0, final_div_factor=100.0)
+    >>> [round(s(t), 6) for t in (0, 29, 99, 150)]
+    [0.1, 1.0, 0.001, 0.001]
     """
 
     max_lr: float = 0.1
@@ -188,15 +224,8 @@ class OneCycle(Schedule):
 
     def value(self, step: int) -> float:
         initial = self.max_lr / self.div_factor
-        low = initial / self.final_div_factor
-        warm_end = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            phases = [(warm_end, initial, self.max_lr),
-                      (float(2 * self.pct_start * self.total_steps) - 2, self.max_lr, initial),
-                      (last, initial, low)]
-        else:
-            phases = [(warm_end, initial, self.max_lr), (last, self.max_lr, low)]
+        phases = one_cycle_phases(self.total_steps, self.pct_start, self.three_phase, initial, self.max_lr,
+                                  initial / self.final_div_factor)
         return _phase_value(phases, self.anneal_strategy, step)
 
 
@@ -204,8 +233,15 @@ class OneCycle(Schedule):
 class OneCycleMomentum(Schedule):
     """The momentum (or Adam beta1) that the 1cycle policy cycles opposite to the LR.
 
-    Falls from ``max_momentum`` to ``base_momentum`` while the LR rises, then climbs back; same phases and
-    arguments as :class:`OneCycle`.
+    The phases of :func:`one_cycle_phases` from ``max_momentum`` down to ``base_momentum`` while the LR rises,
+    then back up to ``max_momentum`` (``three_phase``: it stays there in the third phase); each phase from
+    ``a`` to ``b`` is annealed as in :class:`OneCycle`, with the same arguments:
+
+        value = b + (a - b) * (1 + cos(pi * p)) / 2   (anneal_strategy="cos"),   a + (b - a) * p   ("linear")
+
+    >>> s = OneCycleMomentum(total_steps=100, pct_start=0.3, base_momentum=0.85, max_momentum=0.95)
+    >>> [round(s(t), 6) for t in (0, 29, 99)]
+    [0.95, 0.85, 0.95]
     """
 
     total_steps: int = 1000
@@ -221,12 +257,6 @@ class OneCycleMomentum(Schedule):
         check_range("max_momentum", self.max_momentum, 0.0, 1.0)
 
     def value(self, step: int) -> float:
-        hi, lo = self.max_momentum, self.base_momentum
-        warm_end = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            phases = [(warm_end, hi, lo), (float(2 * self.pct_start * self.total_steps) - 2, lo, hi),
-                      (last, hi, hi)]
-        else:
-            phases = [(warm_end, hi, lo), (last, lo, hi)]
+        phases = one_cycle_phases(self.total_steps, self.pct_start, self.three_phase, self.max_momentum,
+                                  self.base_momentum, self.max_momentum)
         return _phase_value(phases, self.anneal_strategy, step)

@@ -12,15 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lrlab.schedules._base import (
-    Schedule,
-    check_choice,
-    check_finite,
-    check_int,
-    check_nonneg,
-    check_positive,
-    scaled_power,
-)
+from lrlab.schedules.base import Schedule, scaled_power
+from lrlab.schedules.checks import check_choice, check_finite, check_int, check_nonneg, check_positive
 
 ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
 
@@ -38,7 +31,13 @@ def anneal_fraction(shape: str, frac: float) -> float:
 
 @dataclass(frozen=True)
 class Constant(Schedule):
-    """``lr`` at every step."""
+    """The same value at every step.
+
+        value(t) = lr
+
+    >>> Constant(0.1)(1000)
+    0.1
+    """
 
     lr: float = 1.0
 
@@ -51,9 +50,13 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class Step(Schedule):
-    """``init_lr * gamma ** (step // step_size)``: decay by ``gamma`` every ``step_size`` steps (StepLR).
+    """Decay by ``gamma`` every ``step_size`` steps (torch's StepLR).
 
-    Example: ``Step(1.0, step_size=10, gamma=0.5)`` gives 1.0 at step 9 and 0.5 at step 10.
+        value(t) = init_lr * gamma ** (t // step_size)
+
+    >>> s = Step(1.0, step_size=10, gamma=0.5)
+    >>> [s(t) for t in (0, 9, 10, 25)]
+    [1.0, 1.0, 0.5, 0.25]
     """
 
     init_lr: float = 1.0
@@ -71,10 +74,15 @@ class Step(Schedule):
 
 @dataclass(frozen=True)
 class MultiStep(Schedule):
-    """``init_lr * gamma ** n`` where ``n`` counts milestones ``<= step`` (MultiStepLR).
+    """Decay by ``gamma`` at each milestone step (torch's MultiStepLR).
 
-    A milestone listed twice counts twice, as in torch. Example: ``MultiStep(1.0, (3, 3), 0.1)`` gives 1.0 at
-    step 2 and 0.01 at step 3.
+        value(t) = init_lr * gamma ** n(t),   n(t) = the number of milestones <= t
+
+    A milestone listed twice counts twice, as in torch.
+
+    >>> s = MultiStep(1.0, milestones=(3, 3, 5), gamma=0.5)
+    >>> [s(t) for t in (2, 3, 5)]
+    [1.0, 0.25, 0.125]
     """
 
     init_lr: float = 1.0
@@ -94,7 +102,14 @@ class MultiStep(Schedule):
 
 @dataclass(frozen=True)
 class Exponential(Schedule):
-    """``init_lr * gamma ** step`` (ExponentialLR). Example: ``Exponential(1.0, 0.5)(3) == 0.125``."""
+    """Decay by ``gamma`` every step (torch's ExponentialLR, without its drift).
+
+        value(t) = init_lr * gamma ** t
+
+    >>> s = Exponential(1.0, gamma=0.5)
+    >>> [s(t) for t in (0, 1, 3)]
+    [1.0, 0.5, 0.125]
+    """
 
     init_lr: float = 1.0
     gamma: float = 0.99
@@ -111,9 +126,17 @@ class Exponential(Schedule):
 class Anneal(Schedule):
     """A ramp from ``start_lr`` to ``end_lr`` over ``steps`` steps, then ``end_lr``.
 
-    ``shape`` is ``linear``; ``cosine`` (half cosine, flat at both ends); ``exponential`` (geometric,
-    both ends > 0); or ``1-sqrt`` (``start + (end - start) * sqrt(step / steps)``, the WSD cooldown).
-    Example: ``Anneal(0.0, 1.0, 4, "linear")(1) == 0.25``.
+        value(t) = start_lr + (end_lr - start_lr) * f(x),   x = min(t, steps) / steps
+
+    with ``f(x) = x`` for ``shape="linear"``, ``(1 - cos(pi * x)) / 2`` for ``cosine`` (flat at both ends),
+    ``sqrt(x)`` for ``1-sqrt`` (the WSD cooldown); ``exponential`` is geometric,
+    ``start_lr * (end_lr / start_lr) ** x`` (both ends > 0).
+
+    >>> s = Anneal(0.0, 1.0, steps=4, shape="linear")
+    >>> [s(t) for t in (0, 1, 2, 4, 10)]
+    [0.0, 0.25, 0.5, 1.0, 1.0]
+    >>> round(Anneal(1e-3, 1e-1, steps=2, shape="exponential")(1), 6)
+    0.01
     """
 
     start_lr: float = 0.0
@@ -143,9 +166,13 @@ class Anneal(Schedule):
 
 @dataclass(frozen=True)
 class Polynomial(Schedule):
-    """``end_lr + (init_lr - end_lr) * (1 - min(step, steps) / steps) ** power`` (PolynomialLR, with an end).
+    """Polynomial decay from ``init_lr`` to ``end_lr`` at step ``steps`` (torch's PolynomialLR, with an end).
 
-    Example: ``Polynomial(1.0, 0.0, steps=4, power=2.0)(2) == 0.25``.
+        value(t) = end_lr + (init_lr - end_lr) * (1 - min(t, steps) / steps) ** power
+
+    >>> s = Polynomial(1.0, 0.0, steps=4, power=2.0)
+    >>> [s(t) for t in (0, 2, 4, 8)]
+    [1.0, 0.25, 0.0, 0.0]
     """
 
     init_lr: float = 1.0
@@ -168,9 +195,16 @@ class Polynomial(Schedule):
 class Cosine(Schedule):
     """Half-cosine from ``init_lr`` down to ``min_lr`` over ``steps`` steps, then ``min_lr``.
 
-    ``min_lr + (init_lr - min_lr) * (1 + cos(pi * step / steps)) / 2``. With ``cyclic=True`` the cosine wave
-    goes on past ``steps`` (back up to ``init_lr`` at ``2 * steps``), as torch's CosineAnnealingLR does.
-    Example: ``Cosine(1.0, 0.0, steps=10)(5) == 0.5``.
+        value(t) = min_lr + (init_lr - min_lr) * (1 + cos(pi * t / steps)) / 2,   for t <= steps
+
+    With ``cyclic=True`` the cosine wave goes on past ``steps`` (back up to ``init_lr`` at ``2 * steps``), as
+    torch's CosineAnnealingLR does.
+
+    >>> s = Cosine(1.0, 0.0, steps=10)
+    >>> [round(s(t), 6) for t in (0, 5, 10, 20)]
+    [1.0, 0.5, 0.0, 0.0]
+    >>> round(Cosine(1.0, 0.0, steps=10, cyclic=True)(20), 6)
+    1.0
     """
 
     init_lr: float = 1.0
@@ -191,10 +225,16 @@ class Cosine(Schedule):
 
 @dataclass(frozen=True)
 class InverseSqrt(Schedule):
-    """``init_lr * sqrt(timescale / (step + timescale))``: the Transformer's 1/sqrt(step) decay.
+    """The Transformer's ``1 / sqrt(step)`` decay.
 
-    After a warmup of ``w`` steps joined in front, ``timescale=w`` gives Vaswani et al.'s
-    ``peak * sqrt(w / t)`` at absolute step ``t``. Example: ``InverseSqrt(1.0, 100)(300) == 0.5``.
+        value(t) = init_lr * sqrt(timescale / (t + timescale))
+
+    After a warmup of ``w`` steps joined in front, ``timescale=w`` gives Vaswani et al.'s ``peak * sqrt(w / t)``
+    at absolute step ``t``.
+
+    >>> s = InverseSqrt(1.0, timescale=100)
+    >>> [round(s(t), 6) for t in (0, 300, 9900)]
+    [1.0, 0.5, 0.1]
     """
 
     init_lr: float = 1.0
@@ -210,9 +250,13 @@ class InverseSqrt(Schedule):
 
 @dataclass(frozen=True)
 class Tanh(Schedule):
-    """Hyperbolic-tangent decay (Hsueh et al., 2019) from about ``init_lr`` to ``min_lr`` over ``steps``.
+    """Hyperbolic-tangent decay (Hsueh et al., 2019) from about ``init_lr`` to about ``min_lr`` over ``steps``.
 
-    ``min_lr + (init_lr - min_lr) * (1 - tanh(lower + (upper - lower) * min(step, steps) / steps)) / 2``.
+        value(t) = min_lr + (init_lr - min_lr) * (1 - tanh(lower + (upper - lower) * min(t, steps) / steps)) / 2
+
+    >>> s = Tanh(1.0, 0.0, steps=100)
+    >>> [round(s(t), 4) for t in (0, 50, 100)]
+    [1.0, 0.9526, 0.0025]
     """
 
     init_lr: float = 1.0
@@ -237,9 +281,15 @@ class Tanh(Schedule):
 
 @dataclass(frozen=True)
 class Function(Schedule):
-    """A user function ``fn(step) -> value`` times ``init_lr`` (LambdaLR).
+    """A user function of the step times ``init_lr`` (torch's LambdaLR).
+
+        value(t) = init_lr * fn(t)
 
     Picklable when ``fn`` is a module-level function; a lambda works but cannot be pickled.
+
+    >>> s = Function(lambda t: 1 / (t + 1), init_lr=2.0)
+    >>> [s(t) for t in (0, 1, 3)]
+    [2.0, 1.0, 0.5]
     """
 
     fn: Callable[[int], float]
@@ -256,9 +306,15 @@ class Function(Schedule):
 
 @dataclass(frozen=True)
 class Multiplicative(Schedule):
-    """``init_lr * fn(1) * fn(2) * ... * fn(step)`` (MultiplicativeLR).
+    """The running product of a user factor (torch's MultiplicativeLR).
+
+        value(t) = init_lr * fn(1) * fn(2) * ... * fn(t)   (init_lr at t = 0)
 
     The product is exact for any step asked in any order; prefix products are cached internally.
+
+    >>> s = Multiplicative(lambda t: 0.5, init_lr=1.0)
+    >>> [s(t) for t in (0, 1, 3)]
+    [1.0, 0.5, 0.125]
     """
 
     fn: Callable[[int], float]

@@ -5,7 +5,8 @@ Each is a few lines of :mod:`lrlab.schedules.combinators`, not a class with flag
 
 from __future__ import annotations
 
-from lrlab.schedules._base import Schedule, check_int
+from lrlab.schedules.base import Schedule
+from lrlab.schedules.checks import check_int
 from lrlab.schedules.combinators import join, warmup
 from lrlab.schedules.decay import Anneal, Constant, Cosine
 
@@ -13,7 +14,15 @@ WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
 def warmup_cosine(peak_lr: float, total_steps: int, warmup_steps: int, min_lr: float = 0.0) -> Schedule:
-    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine to ``min_lr`` at ``total_steps``."""
+    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine to ``min_lr`` at ``total_steps``.
+
+        value(t) = peak_lr * t / w                                                  for t < w = warmup_steps
+        value(t) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * (t - w) / (total_steps - w))) / 2   after
+
+    >>> s = warmup_cosine(1.0, total_steps=110, warmup_steps=10)
+    >>> [round(s(t), 6) for t in (0, 5, 10, 60, 110)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
     check_int("total_steps", total_steps, 1)
     if not 0 <= warmup_steps < total_steps:
         raise ValueError(f"warmup_steps={warmup_steps!r} is invalid: expected 0 <= warmup_steps < total_steps")
@@ -24,8 +33,16 @@ def wsd(peak_lr: float, total_steps: int, decay_steps: int, warmup_steps: int = 
         decay_shape: str = "1-sqrt") -> Schedule:
     """Warmup-stable-decay: linear warmup, ``peak_lr`` held, then a cooldown to ``min_lr`` ending at ``total_steps``.
 
+        value(t) = peak_lr * t / w                                         for t < w = warmup_steps
+        value(t) = peak_lr                                                 for w <= t < s = total_steps - decay_steps
+        value(t) = Anneal(peak_lr, min_lr, decay_steps, decay_shape)(t - s)   after
+
     ``decay_shape`` is ``1-sqrt`` (Hägele et al., 2024), ``linear`` or ``cosine``; ``decay_steps`` is the
-    cooldown's length in steps. Example: ``wsd(1.0, 100, decay_steps=20)`` is 1.0 up to step 80, then falls.
+    cooldown's length in steps.
+
+    >>> s = wsd(1.0, total_steps=100, decay_steps=20, warmup_steps=10)
+    >>> [round(s(t), 6) for t in (0, 5, 10, 79, 85, 100)]
+    [0.0, 0.5, 1.0, 1.0, 0.5, 0.0]
     """
     check_int("total_steps", total_steps, 1)
     check_int("decay_steps", decay_steps, 0)

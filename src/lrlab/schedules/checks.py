@@ -1,52 +1,19 @@
-"""The `Schedule` base class and the argument checks every schedule uses.
+"""The argument checks every lrlab constructor uses, with lrlab's one error wording.
 
-A schedule is an immutable value: ``schedule(step) -> float`` where ``step`` is the number of optimizer
-updates already done (0 for the first update). It keeps no state, so calling it in any order, any number of
-times, gives the same curve.
+Each raises ``ValueError`` with one line naming the argument, its value and what is allowed:
+``step_size=0 is invalid: expected an integer >= 1``. Pure Python (no torch import), shared by the schedules,
+the controllers and the drop-in torch classes.
+
+>>> check_int("step_size", 0, 1)
+Traceback (most recent call last):
+    ...
+ValueError: step_size=0 is invalid: expected an integer >= 1
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
-
-
-class Schedule:
-    """Base class of every schedule: a frozen dataclass with ``__call__(step) -> float``.
-
-    Subclasses implement :meth:`value`; ``__call__`` checks the step. ``a * b`` multiplies two schedules,
-    ``a * 0.5`` scales one, ``s.clamp(lo, hi)`` bounds one.
-    """
-
-    def value(self, step: int) -> float:
-        """The schedule's value after ``step`` optimizer updates (``step >= 0``)."""
-        raise NotImplementedError
-
-    def __call__(self, step: int) -> float:
-        if step < 0:
-            raise ValueError(f"step={step} is invalid: a schedule is defined for step >= 0")
-        return float(self.value(step))
-
-    def __mul__(self, other: Schedule | float) -> Schedule:
-        from lrlab.schedules.combinators import product, scale
-
-        if isinstance(other, Schedule):
-            return product(self, other)
-        return scale(self, float(other))
-
-    __rmul__ = __mul__
-
-    def clamp(self, min_value: float = 0.0, max_value: float = math.inf) -> Schedule:
-        """This schedule bounded to ``[min_value, max_value]``."""
-        from lrlab.schedules.combinators import clamp
-
-        return clamp(self, min_value, max_value)
-
-    def params(self) -> dict[str, Any]:
-        """The schedule's constructor arguments, by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}  # type: ignore[arg-type]
 
 
 def check_finite(name: str, value: float) -> None:
@@ -92,14 +59,3 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, allowed))}")
-
-
-def scaled_power(scale: float, base: float, exponent: float) -> float:
-    """``scale * base ** exponent``: ``inf`` where the power overflows a float (as torch's tensors give, where
-    Python raises), and 0 when ``scale`` is 0 (never ``0 * inf = nan``)."""
-    if scale == 0:
-        return 0.0
-    try:
-        return scale * base**exponent
-    except OverflowError:
-        return math.copysign(math.inf, scale)
