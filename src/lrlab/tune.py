@@ -127,6 +127,15 @@ class TuneResult:
                             "val_acc_mean": p.accuracy, "val_loss": [_json_number(v) for v in p.losses]}
                            for p in self.points]}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> TuneResult:
+        """The result :meth:`to_dict` wrote (accuracies are kept as their mean only)."""
+        points = tuple(GridPoint(float(row["lr"]), tuple(math.inf if v is None else float(v) for v in row["val_loss"]),
+                                 (row["val_acc_mean"],) * len(row["val_loss"]))
+                       for row in data["points"])
+        low, high = data["good_region"]
+        return cls(float(data["peak_lr"]), (float(low), float(high)), points)
+
     def line(self) -> str:
         """``peak LR: X (good region A – B)``, the last line ``lrlab tune-lr`` prints."""
         low, high = self.good_region
