@@ -32,10 +32,12 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lrlab.batched import tune_allocator
 from lrlab.experiment import DEFAULT_SCHEDULES
+from lrlab.runs import RunSpec, steps_per_epoch
 from lrlab.tasks import Task, load_task
-from lrlab.trainer import RunSpec, steps_per_epoch, train
-from lrlab.vectorized import train_many, tune_allocator
+from lrlab.trainer import train
+from lrlab.vectorized import train_many
 
 MODES = ("sequential", "2 procs", "vectorized", "vec × 2 procs")
 

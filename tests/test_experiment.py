@@ -16,9 +16,10 @@ import torch
 
 from lrlab.errors import ConfigError
 from lrlab.experiment import load_config, open_store, parse_config, prepare, run_experiment
+from lrlab.runs import RunSpec
 from lrlab.store import STORE_NAME, Store
 from lrlab.tasks import OptimizerDefaults, load_task
-from lrlab.trainer import RunSpec, train
+from lrlab.trainer import train
 
 DIGITS = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 

@@ -300,8 +300,8 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
     from lrlab.experiment import set_threads_for_small_models
     from lrlab.finder import describe, find_lr_for_task
     from lrlab.finder_plot import plot_finder
+    from lrlab.runs import steps_per_epoch
     from lrlab.tasks import load_task
-    from lrlab.trainer import steps_per_epoch
 
     task = load_task(args.task)
     set_threads_for_small_models()

@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import lrlab
 from lrlab.errors import ConfigError, short_repr
+from lrlab.runs import RunMetrics, RunSpec, horizon_for
 from lrlab.spec import SpecError, build
-from lrlab.store import STORE_NAME, RunMetrics, Store, WriterLock
+from lrlab.store import STORE_NAME, Store, WriterLock
 from lrlab.tasks import DEFAULT_TASK, OptimizerDefaults, Task, load_task
-from lrlab.trainer import RunSpec, horizon_for, train
+from lrlab.trainer import train
 
 # The study lrlab grew from: four classic schedules and warmup, against a constant-LR baseline.
 DEFAULT_SCHEDULES: dict[str, str] = {
