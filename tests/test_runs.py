@@ -31,6 +31,6 @@ def test_an_epoch_record_holds_the_mean_training_loss() -> None:
 
 
 def test_runs_and_the_store_import_without_torch() -> None:
-    code = "import sys, lrlab.runs, lrlab.store; print('torch' in sys.modules)"
+    code = "import sys, lrlab.runs, lrlab.store, lrlab.config, lrlab.runner; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

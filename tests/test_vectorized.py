@@ -18,11 +18,12 @@ from torch import nn
 from lrlab import vectorized
 from lrlab.batched import MIN_MEMBERS, can_vectorize, tune_allocator
 from lrlab.errors import ConfigError
+from lrlab.runner import choose_trainer
 from lrlab.runs import RunMetrics, RunSpec, horizon_for
 from lrlab.spec import build
 from lrlab.tasks import OptimizerDefaults, Task, load_task
 from lrlab.trainer import train
-from lrlab.vectorized import _member, choose_trainer, group_runs, train_many
+from lrlab.vectorized import _member, group_runs, train_many
 
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 ADAMW = OptimizerDefaults(name="adamw", lr=0.01, weight_decay=0.01)

@@ -44,7 +44,6 @@ from lrlab.batched import (
     MIN_MEMBERS,
     batched_forward,
     batched_step,
-    can_vectorize,
     keep_rows,
     stack,
     tune_allocator,
@@ -65,13 +64,8 @@ from lrlab.runs import (
 from lrlab.spec import Plan, build
 from lrlab.tasks import Task
 
-__all__ = ["MAX_GROUP", "TRAINERS", "available_memory", "choose_trainer", "group_key", "group_limit", "group_runs",
-           "member_bytes", "train_many"]
+__all__ = ["MAX_GROUP", "available_memory", "group_key", "group_limit", "group_runs", "member_bytes", "train_many"]
 
-TRAINERS = ("auto", "sequential", "vectorized")
-# Convolutions vectorize correctly but become grouped convolutions under vmap, which oneDNN runs no faster on a
-# CPU than separate runs (bench/RESULTS.md: 1.0-1.1x for mnist1d-cnn): ``auto`` leaves them sequential.
-_GROUPED_UNDER_VMAP = (nn.modules.conv._ConvNd,)
 
 
 # ------------------------------------------------------------------------------------------------- groups
@@ -108,40 +102,6 @@ def group_runs(runs: Sequence[RunSpec], max_members: int | None = None, processe
             parts = balanced
         split.extend(group[j::parts] for j in range(parts))
     return split
-
-
-def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
-                   max_members: int | None = None) -> tuple[str, str]:
-    """``("sequential" | "vectorized", reason)``: the trainer for these runs, given what the user asked for.
-
-    ``auto`` picks vectorized when :func:`can_vectorize` says yes, the model has no convolution (vmap makes it a
-    grouped convolution, no faster on a CPU than separate runs) and the largest group has at least
-    :data:`MIN_MEMBERS` runs (below that a batched step costs about as much as separate runs), else
-    sequential. ``vectorized`` for a task that cannot be vectorized raises :class:`ConfigError`.
-    """
-    if requested not in TRAINERS:
-        raise ConfigError(f"trainer={requested!r} is invalid: expected one of {list(TRAINERS)}")
-    if requested == "sequential":
-        return "sequential", "requested"
-    ok, why = can_vectorize(task)
-    if requested == "vectorized":
-        if not ok:
-            raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
-        return "vectorized", "requested"
-    if not ok:
-        return "sequential", why
-    with torch.random.fork_rng(devices=[]):
-        model = task.make_model()
-    conv = next((name for name, m in model.named_modules() if isinstance(m, _GROUPED_UNDER_VMAP)), None)
-    if conv is not None:
-        return "sequential", (f"module {conv!r} ({type(model.get_submodule(conv)).__name__}) becomes a grouped "
-                              "convolution under vmap, no faster on a CPU than separate runs; "
-                              "trainer='vectorized' forces it")
-    largest = max((len(g) for g in group_runs(runs, max_members)), default=0)
-    if largest < MIN_MEMBERS:
-        return "sequential", (f"at most {largest} runs train together: below {MIN_MEMBERS} a batched step "
-                              "does not pay for itself")
-    return "vectorized", f"{len(runs)} runs in groups of up to {largest}; {why}"
 
 
 # ------------------------------------------------------------------------------------------- group size
@@ -261,7 +221,8 @@ def train_many(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], Non
     Runs are grouped by :func:`group_runs` (same epochs, batch size and optimizer kind; at most
     ``max_members`` per group) and each group trains as one batched model. ``on_step(step)`` is called after
     every batched step. Raises :class:`ConfigError` when the task cannot be vectorized (see
-    :func:`lrlab.batched.can_vectorize`, which this does not re-run: call it or :func:`choose_trainer` first).
+    :func:`lrlab.batched.can_vectorize`, which this does not re-run: call it or :func:`lrlab.runner.choose_trainer`
+    first).
     """
     if not task.vmappable:
         raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: it declares vmappable=False")
