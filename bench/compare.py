@@ -16,26 +16,26 @@ from collections import defaultdict
 
 import torch
 
-from lrlab.experiment import open_store, parse_config, prepare, run_experiment, set_threads_for_small_models
+from lrlab.config import parse_config
 from lrlab.report import make_report
+from lrlab.runner import plan_sweep, run_sweep, set_threads_for_small_models
 
 
 def study(task: str, seeds: int, trainer: str) -> dict[str, float | dict[str, list[float]]]:
     """Run the default study once into a temporary directory; return its timings."""
     start = time.perf_counter()
     config = parse_config({"task": task, "seeds": seeds, "trainer": trainer})
-    experiment = prepare(config)
-    prepared = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        store = open_store(out, config)
-        used = run_experiment(experiment, store)
-        swept = time.perf_counter()
+        with plan_sweep(config, out) as sweep:
+            prepared = time.perf_counter()
+            used = run_sweep(sweep)
+            swept = time.perf_counter()
+            runs = sweep.store.runs()
         make_report(out)
         reported = time.perf_counter()
         per_schedule: dict[str, list[float]] = defaultdict(list)
-        for run in store.runs():
+        for run in runs:
             per_schedule[run.schedule].append(run.wall_s)
-        store.close()
     return {"prepare": prepared - start, "sweep": swept - prepared, "report": reported - swept,
             "total": reported - start, "per_schedule": per_schedule, "used": used}
 

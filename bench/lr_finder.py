@@ -36,8 +36,9 @@ import torch
 
 from lrlab.finder import find_lr_for_task
 from lrlab.report.stats import compare as welch
+from lrlab.runs import RunSpec
 from lrlab.tasks import OptimizerDefaults, load_task
-from lrlab.trainer import RunSpec, train
+from lrlab.trainer import train
 
 DEFAULT_TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
 CHARLM = "charlm-transformer"

@@ -3,7 +3,7 @@
     python bench/vectorized.py [--tasks mnist1d-mlp,mnist1d-cnn,digits-mlp] [--seeds 3,5] [--with-8]
                                [--epochs 5] [--repeats 2] [--threads 1]
 
-For each task and each sweep size (the six schedules of ``lrlab.experiment.DEFAULT_SCHEDULES`` × N seeds) it
+For each task and each sweep size (the six schedules of ``lrlab.config.DEFAULT_SCHEDULES`` × N seeds) it
 times the same runs four ways, in rotating order within each repeat:
 
 - ``sequential``: ``train(task, run)`` for every run, one after another, one thread (the CLI's setting);
@@ -32,10 +32,12 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lrlab.experiment import DEFAULT_SCHEDULES
+from lrlab.batched import tune_allocator
+from lrlab.config import DEFAULT_SCHEDULES
+from lrlab.runs import RunSpec, steps_per_epoch
 from lrlab.tasks import Task, load_task
-from lrlab.trainer import RunSpec, steps_per_epoch, train
-from lrlab.vectorized import train_many, tune_allocator
+from lrlab.trainer import train
+from lrlab.vectorized import train_many
 
 MODES = ("sequential", "2 procs", "vectorized", "vec × 2 procs")
 

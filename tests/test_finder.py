@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import lrlab.finder
+from lrlab.batched import MIN_MEMBERS
 from lrlab.finder import (
     FinderResult,
     LRCurve,
@@ -32,7 +33,6 @@ from lrlab.finder import (
 )
 from lrlab.finder_plot import plot_finder
 from lrlab.tasks import OptimizerDefaults, load_task
-from lrlab.vectorized import MIN_MEMBERS
 
 # ---- helpers -------------------------------------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ from lrlab.report import (
     summary_rows,
     summary_table,
 )
-from lrlab.store import RunMetrics, Store
+from lrlab.runs import RunMetrics
+from lrlab.store import Store
 
 EPOCHS = 6
 STEPS_PER_EPOCH = 8

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lrlab.experiment import open_store, parse_config, prepare, run_experiment
+from lrlab.config import parse_config
 from lrlab.report import make_report
+from lrlab.runner import plan_sweep, run_sweep
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # a closed network: no background connections, no first-run or sync chatter
@@ -40,7 +41,8 @@ def test_report_opens_offline_in_headless_chromium_with_every_figure(tmp_path: P
     config = parse_config({"task": "digits-mlp", "epochs": 2, "seeds": 2, "title": "<b>study</b>",
                            "schedules": {"constant": "constant()", "<i>cos</i>": "cosine()"}})
     out = tmp_path / "results"
-    run_experiment(prepare(config), open_store(out, config))
+    with plan_sweep(config, out) as sweep:
+        run_sweep(sweep)
     report = make_report(out)
     harness = tmp_path / "harness.html"
     harness.write_text(HARNESS.format(src=report.html.as_uri()))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lrlab.errors import ConfigError
-from lrlab.store import SCHEMA_VERSION, STORE_NAME, RunMetrics, Store, StoreError, WriterLock
+from lrlab.runs import RunMetrics
+from lrlab.store import SCHEMA_VERSION, STORE_NAME, Store, StoreError, WriterLock
 
 
 def metrics(n_steps: int = 4, diverged: int | None = None) -> RunMetrics:

@@ -16,20 +16,14 @@ import torch
 from torch import nn
 
 from lrlab import vectorized
+from lrlab.batched import MIN_MEMBERS, can_vectorize, tune_allocator
 from lrlab.errors import ConfigError
+from lrlab.runner import choose_trainer
+from lrlab.runs import RunMetrics, RunSpec, horizon_for
 from lrlab.spec import build
-from lrlab.store import RunMetrics
 from lrlab.tasks import OptimizerDefaults, Task, load_task
-from lrlab.trainer import RunSpec, horizon_for, train
-from lrlab.vectorized import (
-    MIN_MEMBERS,
-    _member,
-    can_vectorize,
-    choose_trainer,
-    group_runs,
-    train_many,
-    tune_allocator,
-)
+from lrlab.trainer import train
+from lrlab.vectorized import _member, group_runs, train_many
 
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 ADAMW = OptimizerDefaults(name="adamw", lr=0.01, weight_decay=0.01)

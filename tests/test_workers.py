@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from lrlab.cli import main
+from lrlab.runs import RunSpec
 from lrlab.store import Store
 from lrlab.tasks import OptimizerDefaults, Task, load_task
-from lrlab.trainer import RunSpec
 from lrlab.vectorized import train_many
 from lrlab.workers import WorkerLostError, process_count, train_groups
 

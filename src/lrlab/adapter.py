@@ -48,6 +48,14 @@ def momentum_key(optimizer: Optimizer) -> str:
                      "expected an optimizer with `momentum` or `betas`")
 
 
+def controlled_lrs(lrs: Sequence[float], controller: Plateau | None) -> list[float]:
+    """The LR rule every trainer follows: each group's scheduled LR times the controller's scale for that group
+    (``schedule(t) * controller.scale``); without a controller, the scheduled LRs."""
+    if controller is None:
+        return list(lrs)
+    return [lr * scale for lr, scale in zip(lrs, controller.scales, strict=True)]
+
+
 class ScheduledLR(LRScheduler):
     """Drive every param group of ``optimizer`` from a schedule, with an optional controller.
 
@@ -101,10 +109,7 @@ class ScheduledLR(LRScheduler):
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The LR of each group at the current step (closed form, no recursion)."""
-        lrs = self.uncontrolled_lrs()
-        if self.controller is not None:
-            lrs = [lr * scale for lr, scale in zip(lrs, self.controller.scales, strict=True)]
-        return lrs
+        return controlled_lrs(self.uncontrolled_lrs(), self.controller)
 
     def _apply(self) -> None:
         """Write the current step's LR (and momentum) into the optimizer's param groups."""

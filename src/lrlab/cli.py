@@ -25,9 +25,9 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lrlab import __version__
 from lrlab.errors import ConfigError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lrlab.report import ReportResult
+    from lrlab.runner import Sweep
     from lrlab.spec import Param
 
 GRAMMAR = ("grammar: 'a >> b' runs a, then b (time re-based; every piece but the last needs steps=, epochs= or "
@@ -97,32 +98,6 @@ def _count(n: int, noun: str) -> str:
 def _dir_name(task: str) -> str:
     """A task name as a directory name (``pkg.mod:fn`` -> ``pkg.mod-fn``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", task).strip("-") or "task"
-
-
-def _named_schedules(texts: Sequence[str]) -> dict[str, str]:
-    """``--schedules`` values -> ``{name: canonical spec}``.
-
-    ``name=spec`` names a schedule when the part before the first ``=`` has no ``(`` (so ``cosine(min_lr=0)``
-    is a spec, ``cos=cosine(min_lr=0)`` a named one); otherwise the name is the spec's canonical text.
-    """
-    from lrlab.spec import parse
-
-    named: dict[str, str] = {}
-    for text in texts:
-        name, sep, rest = text.partition("=")
-        if sep and "(" not in name and not name.strip():
-            raise ConfigError(f"--schedules {text!r} is invalid: the name before '=' is empty: "
-                              "write name=spec, or the spec alone")
-        if sep and "(" not in name:
-            name, spec_text = name.strip(), rest
-        else:
-            name, spec_text = "", text
-        spec = str(parse(spec_text))
-        name = name or spec
-        if name in named:
-            raise ConfigError(f"--schedules {text!r} is invalid: a schedule named {name!r} is already given")
-        named[name] = spec
-    return named
 
 
 # ---------------------------------------------------------------------------------------------- schedules
@@ -207,20 +182,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ compare
 
 
-def _config_data(args: argparse.Namespace) -> dict[str, Any]:
-    """The config file's mapping (or ``{}``) with the command line's flags written over it."""
-    from lrlab.experiment import load_config
-
-    data = load_config(args.config) if args.config else {}
-    overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
-                 "trainer": args.trainer, "peak_lr": args.peak_lr,
-                 "max_members": args.max_members}
-    data.update({key: value for key, value in overrides.items() if value is not None})
-    if args.schedules:
-        data["schedules"] = _named_schedules(args.schedules)
-    return data
-
-
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that it takes Ctrl-C's orderly path (exit 143, not 130)."""
 
@@ -231,64 +192,63 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every schedule × seed of the experiment not yet in ``--out``, then write and print the report."""
-    from lrlab.experiment import (
-        check_plan_size,
-        open_store,
-        parse_config,
-        pending_runs,
-        plan_size,
-        prepare,
-        resolve_peak_lr,
-        run_experiment,
-        set_threads_for_small_models,
-    )
-    from lrlab.progress import SweepProgress
-    from lrlab.workers import WorkerLostError
+    from lrlab.config import config_from
+    from lrlab.runner import plan_sweep, set_threads_for_small_models
 
-    config = parse_config(_config_data(args))
-    experiment = prepare(config)
-    size = plan_size(experiment)
-    check_plan_size(size, confirmed=args.yes)
+    overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
+                 "trainer": args.trainer, "peak_lr": args.peak_lr, "max_members": args.max_members}
+    config = config_from(args.config, overrides, args.schedules or ())
     out = Path(args.out) if args.out else Path("results") / _dir_name(config.task)
-    set_threads_for_small_models()
     console = _console()
-    store = open_store(out, config, fresh=args.fresh)
+
+    def on_finder() -> None:
+        set_threads_for_small_models()
+        console.print("peak LR: auto, running the LR range test (once per results directory)")
+
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        if config.peak_lr == "auto":
-            console.print("peak LR: auto, running the LR range test (once per results directory)")
-            experiment = resolve_peak_lr(experiment, store)
-            console.print(f"peak LR: {experiment.peak_lr:.3g}, the optimizer LR every schedule peaks at")
-        pending = len(pending_runs(experiment, store))
-        if pending == 0:
-            console.print(f"all {size.runs} runs are already in {out}: nothing to train")
-        else:
-            shape = f"{_count(len(config.schedules), 'schedule')} × {_count(len(config.seed_list()), 'seed')}"
-            console.print(f"{experiment.task.name}: {shape}, {size.describe()}; {size.runs - pending} already in "
-                          f"{out}, {pending} to train", soft_wrap=True)
-        start = time.perf_counter()
-        try:
-            if pending:
-                with SweepProgress(size.runs, size.steps_per_run, console=_console(stderr=True)) as progress:
-                    trainer = run_experiment(experiment, store, progress.on_start, progress.on_step)
-                    progress.finish(size.runs)
-                console.print(f"trained {_count(pending, 'run')} in {time.perf_counter() - start:.1f} s; "
-                              f"results in {out}\ntrainer: {trainer}", soft_wrap=True)
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (_Terminated): the finished runs are stored
-            stored = len(store.finished_runs())
-            print(f"interrupted: {stored} runs stored; run the same command to resume", file=sys.stderr)
-            return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
-        except WorkerLostError as error:
-            stored = len(store.finished_runs())
-            print(f"lrlab: error: {error}; {stored} runs stored; run the same command to resume", file=sys.stderr)
-            return 1
+        with plan_sweep(config, out, fresh=args.fresh, confirmed=args.yes, on_finder=on_finder) as sweep:
+            if config.peak_lr == "auto":
+                console.print(f"peak LR: {sweep.peak_lr:.3g}, the optimizer LR every schedule peaks at")
+            if not sweep.pending:
+                console.print(f"all {sweep.size.runs} runs are already in {out}: nothing to train")
+            elif (code := _train(sweep, console)) != 0:
+                return code
     finally:
         signal.signal(signal.SIGTERM, previous)
-        store.close()
     if not args.no_report:
         from lrlab.report import make_report
 
         _print_report(make_report(out), console)
+    return 0
+
+
+def _train(sweep: Sweep, console: Console) -> int:
+    """Train the sweep's pending runs with a progress display; return 0, or the exit code of a stop."""
+    from lrlab.progress import SweepProgress
+    from lrlab.runner import run_sweep, set_threads_for_small_models
+    from lrlab.workers import WorkerLostError
+
+    size, pending, out = sweep.size, len(sweep.pending), sweep.out
+    shape = f"{_count(len(sweep.config.schedules), 'schedule')} × {_count(len(sweep.config.seed_list()), 'seed')}"
+    console.print(f"{sweep.experiment.task.name}: {shape}, {size.describe()}; "
+                  f"{size.runs - pending} already in {out}, {pending} to train", soft_wrap=True)
+    set_threads_for_small_models()
+    start = time.perf_counter()
+    try:
+        with SweepProgress(size.runs, size.steps_per_run, console=_console(stderr=True)) as progress:
+            trainer = run_sweep(sweep, progress.on_start, progress.on_step)
+            progress.finish(size.runs)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (_Terminated): the finished runs are stored
+        print(f"interrupted: {len(sweep.store.finished_runs())} runs stored; run the same command to resume",
+              file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
+    except WorkerLostError as error:
+        stored = len(sweep.store.finished_runs())
+        print(f"lrlab: error: {error}; {stored} runs stored; run the same command to resume", file=sys.stderr)
+        return 1
+    console.print(f"trained {_count(pending, 'run')} in {time.perf_counter() - start:.1f} s; "
+                  f"results in {out}\ntrainer: {trainer}", soft_wrap=True)
     return 0
 
 
@@ -297,11 +257,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_find_lr(args: argparse.Namespace) -> int:
     """The LR range test on a task, over seeds: print the recommendation, write finder.png and finder.json."""
-    from lrlab.experiment import set_threads_for_small_models
     from lrlab.finder import describe, find_lr_for_task
     from lrlab.finder_plot import plot_finder
+    from lrlab.runner import set_threads_for_small_models
+    from lrlab.runs import steps_per_epoch
     from lrlab.tasks import load_task
-    from lrlab.trainer import steps_per_epoch
 
     task = load_task(args.task)
     set_threads_for_small_models()

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrlab.batched import MIN_MEMBERS, batched_step, can_vectorize, keep_rows, stack, vector_optimizer
+from lrlab.runs import steps_per_epoch
 from lrlab.tasks import OptimizerDefaults, Task, cross_entropy, make_optimizer
-from lrlab.trainer import steps_per_epoch
-from lrlab.vectorized import MIN_MEMBERS, _batched_step, _keep, _stack, can_vectorize, vector_optimizer
 
 __all__ = [
     "METHODS",
@@ -629,8 +629,8 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
     for seed in seeds:
         torch.manual_seed(seed)  # find_lr_for_task's init, seed by seed
         models.append(task.make_model().train())
-    params, buffers = _stack(models)
-    step_fn, loss_value = _batched_step(task, models[0])
+    params, buffers = stack(models)
+    step_fn, loss_value = batched_step(task, models[0])
     optimizer = vector_optimizer(defaults, params)
     momentum = defaults.momentum if defaults.name == "sgd" else defaults.betas[0]
     streams = [task_batches(task, batch_size, seed) for seed in seeds]
@@ -655,7 +655,7 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
             active = [active[r] for r in keep]
             if not active:
                 break
-            params, buffers, grads = _keep(params, rows), _keep(buffers, rows), _keep(grads, rows)
+            params, buffers, grads = keep_rows(params, rows), keep_rows(buffers, rows), keep_rows(grads, rows)
             optimizer.keep(rows)
     return [recorder.curve(seed) for recorder, seed in zip(recorders, seeds, strict=True)]
 

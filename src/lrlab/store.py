@@ -23,12 +23,13 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from lrlab.errors import ConfigError
+from lrlab.runs import RunMetrics
 
 STORE_NAME = "lrlab.sqlite"
 LOCK_NAME = ".lrlab.lock"
@@ -89,18 +90,6 @@ class RunRecord:
     env: dict[str, Any]
 
 
-@dataclass
-class RunMetrics:
-    """What a trainer produced for one run: per-step and per-epoch series (steps count optimizer updates)."""
-
-    lr: list[float] = field(default_factory=list)
-    momentum: list[float | None] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    epochs: list[dict[str, float | None]] = field(default_factory=list)  # epoch, step, lr, train/val loss, val_acc
-    diverged_step: int | None = None
-    wall_s: float = 0.0
-
-
 class StoreError(OSError):
     """The store cannot be read or written (damaged, foreign, newer, full disk, read-only); one line."""
 
@@ -149,7 +138,7 @@ class Store:
 
     ``readonly=True`` opens an existing store for reading (``lrlab report``): no lock, no schema written.
     Otherwise the directory and the store are created if missing, and the caller should hold the directory's
-    :class:`WriterLock` (``open_store`` in :mod:`lrlab.experiment` takes it and :meth:`close` releases it).
+    :class:`WriterLock` (``open_store`` in :mod:`lrlab.runner` takes it and :meth:`close` releases it).
     """
 
     def __init__(self, directory: str | Path, readonly: bool = False, lock: WriterLock | None = None) -> None:

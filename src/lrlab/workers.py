@@ -35,10 +35,10 @@ from typing import Any
 
 import torch
 
-from lrlab.store import RunMetrics
+from lrlab.batched import MIN_MEMBERS
+from lrlab.runs import RunMetrics, RunSpec
 from lrlab.tasks import Task
-from lrlab.trainer import RunSpec
-from lrlab.vectorized import MIN_MEMBERS, train_many
+from lrlab.vectorized import train_many
 
 __all__ = ["MAX_ATTEMPTS", "WorkerLostError", "process_count", "train_groups"]
 
