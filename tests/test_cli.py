@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import lrlab.plotting
-from lrlab.cli import _dir_name, main
+from lrlab.cli import dir_name, main
 from lrlab.config import named_schedules
 from lrlab.spec import REGISTRY, Horizon, build, parse
 from lrlab.store import STORE_NAME, Store
@@ -244,7 +244,7 @@ def test_schedules_flag_names_and_canonical_text():
     named = named_schedules(["w=warmup(steps=5)>>cosine()", "cosine(min_lr=1e-5)", "constant()*0.5"])
     assert named == {"w": "warmup(steps=5) >> cosine()", "cosine(min_lr=1e-05)": "cosine(min_lr=1e-05)",
                      "constant() * 0.5": "constant() * 0.5"}
-    assert _dir_name("examples.my_task:make_task") == "examples.my_task-make_task"
+    assert dir_name("examples.my_task:make_task") == "examples.my_task-make_task"
 
 
 # ------------------------------------------------------------------------------------------- tasks, main

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lrlab.errors import ConfigError, short_repr
 from lrlab.runs import RunSpec, horizon_for
@@ -51,6 +51,27 @@ class OptimizerConfig(BaseModel):
     betas: tuple[float, float] | None = None
 
 
+class TuneConfig(BaseModel):
+    """How ``peak_lr: tune`` tunes each schedule's peak LR (:mod:`lrlab.tuner`): a grid of ``per_decade`` LRs per
+    decade over ``[min_lr, max_lr]`` (default: the LR range test's bracket), ``seeds`` seeds per LR, widened at
+    most ``max_widen`` times while the best LR sits at an edge."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    min_lr: float | None = Field(default=None, gt=0)
+    max_lr: float | None = Field(default=None, gt=0)
+    per_decade: int = Field(default=4, ge=1, le=12)
+    seeds: int = Field(default=3, ge=1, le=50)
+    max_widen: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _bracket_valid(self) -> TuneConfig:
+        if (self.min_lr is None) != (self.max_lr is None):
+            raise ValueError("expected both min_lr and max_lr, or neither (the LR range test's bracket)")
+        if self.min_lr is not None and self.max_lr is not None and self.min_lr > self.max_lr:
+            raise ValueError(f"expected min_lr <= max_lr, got {self.min_lr} > {self.max_lr}")
+        return self
+
+
 class ExperimentConfig(BaseModel):
     """An experiment: which task, how long, which optimizer, which seeds, which schedules (name -> spec).
 
@@ -58,7 +79,8 @@ class ExperimentConfig(BaseModel):
     list. ``target_acc`` is the validation accuracy that time-to-target counts epochs to. ``peak_lr`` sets
     the optimizer's LR, which every schedule's LR parameters default to (OneCycle's max_lr, a warmup's target,
     cosine's start); ``auto`` takes it from the LR range test (:mod:`lrlab.finder`), run once per results
-    directory.
+    directory; ``tune`` gives every schedule its own peak LR, the best of a grid of real runs (``tune:``
+    says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +93,8 @@ class ExperimentConfig(BaseModel):
     schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
     target_acc: float | None = Field(default=None, gt=0, le=1)
     peak_lr: float | str | None = None
+    peak_lrs: dict[str, float] = Field(default_factory=dict)
+    tune: TuneConfig = TuneConfig()
     divergence_factor: float = Field(default=10.0, gt=1)
     trainer: Literal["auto", "sequential", "vectorized"] = "auto"
     max_members: int | None = Field(default=None, ge=1)
@@ -91,9 +115,19 @@ class ExperimentConfig(BaseModel):
     @field_validator("peak_lr")
     @classmethod
     def _peak_lr_valid(cls, value: float | str | None) -> float | str | None:
-        if value is None or value == "auto" or (isinstance(value, float) and 0 < value < math.inf):
+        if value is None or value in ("auto", "tune") or (isinstance(value, float) and 0 < value < math.inf):
             return value
-        raise ValueError("expected a number > 0 or 'auto'")
+        raise ValueError("expected a number > 0, 'auto' or 'tune'")
+
+    @model_validator(mode="after")
+    def _peak_lrs_valid(self) -> ExperimentConfig:
+        for name, lr in self.peak_lrs.items():
+            if name not in self.schedules:
+                raise ValueError(f"peak_lrs names {short_repr(name)}, which is not a schedule: expected one of "
+                                 f"{short_repr(list(self.schedules), 200)}")
+            if not 0 < lr < math.inf:
+                raise ValueError(f"peak_lrs.{name}={lr!r}: expected a number > 0")
+        return self
 
     @field_validator("schedules")
     @classmethod
@@ -118,7 +152,8 @@ class ExperimentConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The parts that must not change between a run and its resumption (what a results directory holds)."""
-        return self.model_dump(exclude={"seeds", "schedules", "title", "target_acc", "trainer", "max_members"})
+        return self.model_dump(exclude={"seeds", "schedules", "peak_lrs", "title", "target_acc", "trainer",
+                                        "max_members"})
 
 
 def _pydantic_error_line(error: ValidationError) -> str:
@@ -224,6 +259,7 @@ class Experiment:
     task: Task
     optimizer: OptimizerDefaults
     horizon: Horizon
+    peak_lrs: Mapping[str, float] = field(default_factory=dict)  # schedule name -> its own peak LR
 
     @classmethod
     def bind(cls, config: ExperimentConfig, task: Task, peak_lr: float | None = None) -> Experiment:
@@ -236,18 +272,24 @@ class Experiment:
             overrides["lr"] = peak_lr
         optimizer = OptimizerDefaults(**{**task.optimizer.__dict__, **overrides})
         first = RunSpec("", 0, config.epochs or task.epochs, config.batch_size or task.batch_size, optimizer)
-        return cls(config, task, optimizer, horizon_for(task, first))
+        return cls(config, task, optimizer, horizon_for(task, first), dict(config.peak_lrs))
 
     def with_peak_lr(self, lr: float) -> Experiment:
         """The same experiment with ``lr`` as the optimizer's (peak) LR."""
         return Experiment.bind(self.config, self.task, lr)
 
+    def with_peak_lrs(self, lrs: Mapping[str, float]) -> Experiment:
+        """The same experiment with each named schedule at its own peak LR (the config's ``peak_lrs`` win)."""
+        return replace(self, peak_lrs={**lrs, **self.config.peak_lrs})
+
     def runs(self) -> Iterator[tuple[str, RunSpec]]:
-        """``(schedule name, run)`` for every schedule × seed, seeds inner."""
+        """``(schedule name, run)`` for every schedule × seed, seeds inner; a schedule with its own peak LR
+        (:attr:`peak_lrs`) runs with it as the optimizer's LR."""
         epochs, batch_size = self.config.epochs or self.task.epochs, self.config.batch_size or self.task.batch_size
         for name, spec in self.config.schedules.items():
+            optimizer = self.optimizer if name not in self.peak_lrs else replace(self.optimizer, lr=self.peak_lrs[name])
             for seed in self.config.seed_list():
-                yield name, RunSpec(spec, seed, epochs, batch_size, self.optimizer, self.config.divergence_factor)
+                yield name, RunSpec(spec, seed, epochs, batch_size, optimizer, self.config.divergence_factor)
 
 
 def prepare(config: ExperimentConfig) -> Experiment:

@@ -219,6 +219,10 @@ def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -
         current = config.identity()
         if previous != current:
             changed = sorted(k for k in previous if previous[k] != current[k])
+        else:  # a schedule may be added with its own peak LR, but one already there keeps its LR
+            before = stored.get("peak_lrs") or {}
+            changed = [f"peak_lrs.{name}" for name, lr in config.peak_lrs.items() if before.get(name, lr) != lr]
+        if changed:
             raise ConfigError(f"out={str(out)!r} holds results of a different experiment (changed: "
                               f"{', '.join(changed)}): use --fresh to start over, or another --out")
     except BaseException:
