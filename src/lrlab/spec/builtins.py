@@ -330,7 +330,7 @@ def _shift(a: Args, ctx: Context) -> Built:
     by = a.steps("by")
     built = build_node(inner, replace(ctx, span=ctx.span + by))
     duration = None if built.duration is None or built.ramp else built.duration - by
-    if duration is not None and duration < 1:
+    if duration is not None and duration < 0:
         a.fail("by", f"shift by {by} steps leaves nothing of a {built.duration}-step piece: expected by < its length")
     momentum = None if built.momentum is None else Shift(built.momentum, by)
     lr = Shift(as_schedule(built, replace(ctx, span=ctx.span + by), inner.col), by)
