@@ -79,7 +79,7 @@ def numbers(p: Param) -> st.SearchStrategy[Any]:
     """Valid values for a number/int parameter: ints and floats (any float, so repr exactness is exercised)."""
     low = -1e3 if p.low is None else p.low
     high = 1e3 if p.high is None else p.high
-    if p.name == "gamma":  # > 1 grows without bound: float overflow far enough out, as the spec asks
+    if p.name in ("gamma", "decay"):  # > 1 grows without bound: float overflow far enough out, as the spec asks
         high = 1.0
     if p.name.endswith("div_factor"):  # max_lr / 5e-324 overflows: an LR of inf, as the spec asks
         low = 1e-3
@@ -223,7 +223,8 @@ def test_build_gives_finite_values_or_a_spec_error(spec, total, per_epoch, base_
 
 def default_call(name: str) -> str:
     """``name(...)`` with only its required arguments."""
-    required = {"fn": f"path={FN_PATH}", "clamp": "cosine()"}
+    required = {"fn": f"path={FN_PATH}", "clamp": "cosine()", "shift": "cosine(), by_steps=10",
+                "cut": "cosine(), steps=10"}
     return f"{name}({required.get(name, '')})"
 
 

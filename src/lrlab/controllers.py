@@ -139,3 +139,135 @@ class Plateau:
         self.cooldown_counter = int(state["cooldown_counter"])
         self.observations = int(state["observations"])
         self.scales = [float(s) for s in state["scales"]]
+
+
+class Greedy:
+    """GreedyLR (Subramanian et al., 2025; HF transformers' ``GreedyLR``): lower the LR on a plateau, *raise* it
+    after sustained improvement.
+
+    Each observation (after optional smoothing over the last ``window_size`` values when ``smooth``) either
+    improves on the best by ``threshold`` (``threshold_mode`` ``abs`` or ``rel``, torch's rule) or not. After
+    more than ``patience`` improving observations in a row the LR is divided by ``factor`` (capped at
+    ``max_lr``) and the next ``warmup`` observations are ignored; after more than ``patience`` bad ones it is
+    multiplied by ``factor`` (floored at ``min_lr``) and the next ``cooldown`` are ignored. A change smaller
+    than ``eps`` is skipped. When every group sits at its floor for ``reset_start`` reductions in a row, the
+    controller starts afresh at the schedule's LR. The LR is ``schedule(step) * scale`` per param group.
+    """
+
+    def __init__(self, mode: str = "min", factor: float = 0.95, patience: int = 10, threshold: float = 1e-6,
+                 threshold_mode: str = "abs", cooldown: int = 0, warmup: int = 0,
+                 min_lr: float | Sequence[float] = 1e-3, max_lr: float | Sequence[float] = 1.0, eps: float = 1e-8,
+                 smooth: bool = False, window_size: int = 50, reset_start: int = 500) -> None:
+        check_choice("mode", mode, PLATEAU_MODES)
+        check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        check_int("patience", patience, 0)
+        check_nonneg("threshold", threshold)
+        check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
+        check_int("cooldown", cooldown, 0)
+        check_int("warmup", warmup, 0)
+        for name, bound in (("min_lr", min_lr), ("max_lr", max_lr)):
+            for value in bound if isinstance(bound, (list, tuple)) else [bound]:
+                check_nonneg(name, value)
+        check_nonneg("eps", eps)
+        check_int("window_size", window_size, 1)
+        check_int("reset_start", reset_start, 0)
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown, self.warmup = threshold, threshold_mode, cooldown, warmup
+        self.min_lr, self.max_lr, self.eps = min_lr, max_lr, eps
+        self.smooth, self.window_size, self.reset_start = smooth, window_size, reset_start
+        self.scales: list[float] = []
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = self.num_good_epochs = self.cooldown_counter = self.warmup_counter = 0
+        self.reset_countdown = self.reset_start
+        self.window: list[float] = []
+        self.scales = [1.0] * len(self.scales)
+
+    def __repr__(self) -> str:
+        return (f"Greedy(mode={self.mode!r}, factor={self.factor}, patience={self.patience}, threshold="
+                f"{self.threshold}, threshold_mode={self.threshold_mode!r}, cooldown={self.cooldown}, warmup="
+                f"{self.warmup}, min_lr={self.min_lr}, max_lr={self.max_lr}, eps={self.eps}, smooth={self.smooth}, "
+                f"window_size={self.window_size}, reset_start={self.reset_start})")
+
+    def bind(self, num_groups: int) -> None:
+        """Size the per-group scales for an optimizer with ``num_groups`` param groups (all start at 1)."""
+        for name, bound in (("min_lr", self.min_lr), ("max_lr", self.max_lr)):
+            if isinstance(bound, (list, tuple)) and len(bound) != num_groups:
+                raise ValueError(f"{name}={list(bound)} is invalid: expected {num_groups} values, one per group")
+        if len(self.scales) != num_groups:
+            self.scales = [1.0] * num_groups
+
+    def _per_group(self, bound: float | Sequence[float]) -> list[float]:
+        return list(bound) if isinstance(bound, (list, tuple)) else [bound] * len(self.scales)
+
+    def is_better(self, value: float, best: float) -> bool:
+        """Whether ``value`` improves on ``best`` by more than the threshold (torch's rule)."""
+        if self.threshold_mode == "rel":
+            if self.mode == "min":
+                return value < best * (1.0 - self.threshold)
+            return value > best * (1.0 + self.threshold)
+        return value < best - self.threshold if self.mode == "min" else value > best + self.threshold
+
+    def observe(self, metric: float, step: int, uncontrolled_lrs: Sequence[float]) -> bool:
+        """Take one observation; return whether the LR changed. ``uncontrolled_lrs``: the schedule's LRs."""
+        self.scales += [1.0] * (len(uncontrolled_lrs) - len(self.scales))
+        current = float(metric)
+        if self.smooth:
+            self.window = [*self.window, current][-self.window_size:]
+            current = sum(self.window) / len(self.window)
+        if self.cooldown_counter > 0 or self.warmup_counter > 0:
+            if self.cooldown_counter > 0:
+                self.cooldown_counter -= 1
+            else:
+                self.warmup_counter -= 1
+            self.num_bad_epochs = self.num_good_epochs = 0
+            return False
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+            self.num_good_epochs += 1
+        else:
+            self.num_bad_epochs += 1
+            self.num_good_epochs = 0
+        if self.num_good_epochs > self.patience:
+            self.warmup_counter, self.num_good_epochs = self.warmup, 0
+            self.reset_countdown = self.reset_start
+            return self._rescale(uncontrolled_lrs, up=True)
+        if self.num_bad_epochs > self.patience:
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+            changed = self._rescale(uncontrolled_lrs, up=False)
+            floors = self._per_group(self.min_lr)
+            if all(base * scale <= floor for base, scale, floor in zip(uncontrolled_lrs, self.scales, floors,
+                                                                        strict=True)):
+                self.reset_countdown -= 1
+                if self.reset_countdown <= 0:
+                    self._fresh()
+                    return True
+            return changed
+        return False
+
+    def _rescale(self, uncontrolled_lrs: Sequence[float], up: bool) -> bool:
+        changed = False
+        bounds = self._per_group(self.max_lr if up else self.min_lr)
+        for g, (base, bound) in enumerate(zip(uncontrolled_lrs, bounds, strict=True)):
+            old_lr = base * self.scales[g]
+            new_lr = min(old_lr / self.factor, bound) if up else max(old_lr * self.factor, bound)
+            if (new_lr - old_lr if up else old_lr - new_lr) > self.eps and base > 0:
+                self.scales[g] = new_lr / base
+                changed = True
+        return changed
+
+    def state_dict(self) -> dict[str, Any]:
+        """The controller's state (plain numbers and lists)."""
+        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs, "num_good_epochs": self.num_good_epochs,
+                "cooldown_counter": self.cooldown_counter, "warmup_counter": self.warmup_counter,
+                "reset_countdown": self.reset_countdown, "window": list(self.window), "scales": list(self.scales)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+        self.best = float(state["best"])
+        for key in ("num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "reset_countdown"):
+            setattr(self, key, int(state[key]))
+        self.window = [float(v) for v in state["window"]]
+        self.scales = [float(s) for s in state["scales"]]

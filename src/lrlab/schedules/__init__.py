@@ -5,7 +5,7 @@ one wording for a bad argument. See :mod:`lrlab.adapter` to drive a ``torch.opti
 """
 
 from lrlab.schedules.base import Clamp, Product, Scale, Schedule, clamp, product, scale
-from lrlab.schedules.combinators import Join, Warmup, adam_warmup_steps, join, warmup
+from lrlab.schedules.combinators import Join, Shift, Warmup, adam_warmup_steps, join, shift, warmup
 from lrlab.schedules.cyclic import CosineRestarts, Cyclic, OneCycle, OneCycleMomentum
 from lrlab.schedules.decay import (
     Anneal,
@@ -41,6 +41,7 @@ __all__ = [
     "Product",
     "Scale",
     "Schedule",
+    "Shift",
     "Step",
     "Tanh",
     "Warmup",
@@ -49,6 +50,7 @@ __all__ = [
     "join",
     "product",
     "scale",
+    "shift",
     "warmup",
     "warmup_cosine",
     "wsd",

@@ -13,7 +13,7 @@ from lrlab.schedules.base import Schedule
 from lrlab.schedules.checks import check_choice, check_int, check_range
 from lrlab.schedules.decay import Anneal
 
-WARMUP_SHAPES = ("linear", "cosine", "exponential")
+WARMUP_SHAPES = ("linear", "cosine", "exponential", "rev-1-sqrt")
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class Warmup(Schedule):
         value(t) = Anneal(start_factor * schedule(0), schedule(0), steps, shape)(t)   for t < steps
         value(t) = schedule(t - steps)                                                for t >= steps
 
-    ``shape`` is ``linear``, ``cosine`` or ``exponential`` (needs ``start_factor > 0``); the ramp starts at
-    0 by default.
+    ``shape`` is ``linear``, ``cosine``, ``exponential`` (needs ``start_factor > 0``) or ``rev-1-sqrt``
+    (``1 - sqrt(1 - x)``, HF's ``1-sqrt`` warmup); the ramp starts at 0 by default.
 
     >>> from lrlab.schedules import Constant
     >>> s = Warmup(Constant(1.0), steps=4)
@@ -93,6 +93,38 @@ class Warmup(Schedule):
         if target == 0.0:
             return 0.0
         return Anneal(self.start_factor * target, target, self.steps, self.shape).value(step)
+
+
+@dataclass(frozen=True)
+class Shift(Schedule):
+    """A schedule that starts ``steps`` steps into its own curve: a phase offset.
+
+        value(t) = schedule(t + steps)
+
+    ``warmup >> Shift(cosine, w)`` keeps the cosine's clock running through a ``w``-step warmup (timm's
+    ``warmup_prefix=False``); ``Shift(s, 1)`` runs ``s`` one step ahead.
+
+    >>> from lrlab.schedules import Cosine
+    >>> s = Shift(Cosine(1.0, 0.0, steps=10), 5)
+    >>> [round(s(t), 6) for t in (0, 5, 10)]
+    [0.5, 0.0, 0.0]
+    """
+
+    schedule: Schedule
+    steps: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise ValueError(f"schedule={self.schedule!r} is invalid: expected a Schedule")
+        check_int("steps", self.steps, 0)
+
+    def value(self, step: int) -> float:
+        return self.schedule(step + self.steps)
+
+
+def shift(schedule: Schedule, steps: int) -> Shift:
+    """``schedule`` started ``steps`` steps into its curve (:class:`Shift`)."""
+    return Shift(schedule, steps)
 
 
 def join(schedules: list[Schedule] | tuple[Schedule, ...], boundaries: list[int] | tuple[int, ...]) -> Join:

@@ -18,28 +18,33 @@ from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_
 class CosineRestarts(Schedule):
     """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
 
-        value(t) = min_lr + (init_lr * decay ** i - min_lr) * (1 + cos(pi * t_i / T_i)) / 2
+        value(t) = min_lr + (init_lr * decay ** i - min_lr) * (1 + cos(pi * t_i ** k / T_i ** k)) / 2
 
-    where cycle ``i`` (from 0) lasts ``T_i = period_steps * period_mult ** i`` steps (``period_mult`` may be
-    fractional) and ``t_i`` is the steps done in it. After ``max_cycles`` cycles (``None``: no limit) the value
-    stays at ``min_lr``.
+    where cycle ``i`` (from 0) lasts ``T_i = period_steps * period_mult ** i`` steps (``period_steps`` and
+    ``period_mult`` may be fractional) and ``t_i`` is the steps done in it. After ``max_cycles`` cycles
+    (``None``: no limit) the value stays at ``min_lr``. ``k`` warps time in each cycle (k-decay, timm's
+    ``k_decay``; 1: the plain cosine).
 
     >>> s = CosineRestarts(1.0, 0.0, period_steps=10, period_mult=2.0)
     >>> [round(s(t), 6) for t in (0, 5, 10, 20, 30)]
     [1.0, 0.5, 1.0, 0.5, 1.0]
+    >>> [round(CosineRestarts(1.0, 0.0, period_steps=2.5)(t), 6) for t in (0, 2, 3, 5)]
+    [1.0, 0.095492, 0.904508, 1.0]
     """
 
     init_lr: float = 1.0
     min_lr: float = 0.0
-    period_steps: int = 1
+    period_steps: float = 1
     period_mult: float = 1.0
     decay: float = 1.0
     max_cycles: int | None = None
+    k: float = 1.0
 
     def __post_init__(self) -> None:
         check_nonneg("init_lr", self.init_lr)
         check_nonneg("min_lr", self.min_lr)
-        check_int("period_steps", self.period_steps, 1)
+        check_positive("period_steps", self.period_steps)
+        check_positive("k", self.k)
         check_range("period_mult", self.period_mult, 1.0, 1e6)
         check_nonneg("decay", self.decay)
         if self.max_cycles is not None:
@@ -55,7 +60,7 @@ class CosineRestarts(Schedule):
         """``(cycle index, steps into the cycle, cycle length)`` at ``step``."""
         m, t0 = self.period_mult, self.period_steps
         if m == 1.0:
-            cycle = step // t0
+            cycle = int(step // t0)
         else:
             cycle = int(math.log(1.0 + step * (m - 1.0) / t0, m))
             # the float log and the float cycle starts can be an ulp off at a boundary: settle it
@@ -72,7 +77,8 @@ class CosineRestarts(Schedule):
         if self.max_cycles is not None and cycle >= self.max_cycles:
             return self.min_lr
         peak = scaled_power(self.init_lr, self.decay, cycle)
-        return self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * into / length)) / 2.0
+        phase = into / length if self.k == 1 else (into / length) ** self.k
+        return self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * phase)) / 2.0
 
 
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from lrlab.schedules.base import Schedule, scaled_power
 from lrlab.schedules.checks import check_choice, check_finite, check_int, check_nonneg, check_positive
 
-ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt")
+ANNEAL_SHAPES = ("linear", "cosine", "exponential", "1-sqrt", "rev-1-sqrt", "power", "exp-ratio")
 
 
-def anneal_fraction(shape: str, frac: float) -> float:
+def anneal_fraction(shape: str, frac: float, power: float = 1.0, ratio: float = 0.1) -> float:
     """How far (0 to 1) a ramp of the given shape has gone after ``frac`` (0 to 1) of its duration."""
     if shape == "linear":
         return frac
@@ -26,6 +26,12 @@ def anneal_fraction(shape: str, frac: float) -> float:
         return (1.0 - math.cos(math.pi * frac)) / 2.0
     if shape == "1-sqrt":
         return math.sqrt(frac)
+    if shape == "rev-1-sqrt":
+        return 1.0 - math.sqrt(1.0 - frac)
+    if shape == "power":
+        return frac**power
+    if shape == "exp-ratio":
+        return 1.0 - (ratio**frac - ratio) / (1.0 - ratio)
     raise ValueError(f"shape={shape!r} has no fraction form")
 
 
@@ -129,26 +135,36 @@ class Anneal(Schedule):
         value(t) = start_lr + (end_lr - start_lr) * f(x),   x = min(t, steps) / steps
 
     with ``f(x) = x`` for ``shape="linear"``, ``(1 - cos(pi * x)) / 2`` for ``cosine`` (flat at both ends),
-    ``sqrt(x)`` for ``1-sqrt`` (the WSD cooldown); ``exponential`` is geometric,
-    ``start_lr * (end_lr / start_lr) ** x`` (both ends > 0).
+    ``sqrt(x)`` for ``1-sqrt`` (the WSD cooldown, ``1 - sqrt(x)`` of the way down), ``1 - sqrt(1 - x)`` for
+    ``rev-1-sqrt`` (its mirror in time, HF's ``1-sqrt`` warmup), ``x ** power`` for ``power`` (timm's WSD
+    ``1 - x ** p`` cooldown) and ``(1 - ratio ** x) / (1 - ratio)`` for ``exp-ratio`` (timm's WSD ``exp``
+    cooldown, ``ratio`` in (0, 1)); ``exponential`` is geometric, ``start_lr * (end_lr / start_lr) ** x``
+    (both ends > 0). ``steps`` may be fractional.
 
     >>> s = Anneal(0.0, 1.0, steps=4, shape="linear")
     >>> [s(t) for t in (0, 1, 2, 4, 10)]
     [0.0, 0.25, 0.5, 1.0, 1.0]
     >>> round(Anneal(1e-3, 1e-1, steps=2, shape="exponential")(1), 6)
     0.01
+    >>> Anneal(1.0, 0.0, steps=4, shape="power", power=2.0)(2), Anneal(0.0, 1.0, steps=4, shape="rev-1-sqrt")(3)
+    (0.75, 0.5)
     """
 
     start_lr: float = 0.0
     end_lr: float = 1.0
-    steps: int = 1
+    steps: float = 1
     shape: str = "linear"
+    power: float = 1.0
+    ratio: float = 0.1
 
     def __post_init__(self) -> None:
         check_nonneg("start_lr", self.start_lr)
         check_nonneg("end_lr", self.end_lr)
-        check_int("steps", self.steps, 0)
+        check_nonneg("steps", self.steps)
         check_choice("shape", self.shape, ANNEAL_SHAPES)
+        check_positive("power", self.power)
+        if not 0 < self.ratio < 1:
+            raise ValueError(f"ratio={self.ratio!r} is invalid: expected a number in (0, 1)")
         if self.shape == "exponential" and (self.start_lr <= 0 or self.end_lr <= 0):
             raise ValueError(
                 f"start_lr={self.start_lr!r}, end_lr={self.end_lr!r} are invalid for shape='exponential': "
@@ -161,33 +177,42 @@ class Anneal(Schedule):
         frac = step / self.steps
         if self.shape == "exponential":
             return self.start_lr * (self.end_lr / self.start_lr) ** frac
-        return self.start_lr + (self.end_lr - self.start_lr) * anneal_fraction(self.shape, frac)
+        fraction = anneal_fraction(self.shape, frac, self.power, self.ratio)
+        return self.start_lr + (self.end_lr - self.start_lr) * fraction
 
 
 @dataclass(frozen=True)
 class Polynomial(Schedule):
     """Polynomial decay from ``init_lr`` to ``end_lr`` at step ``steps`` (torch's PolynomialLR, with an end).
 
-        value(t) = end_lr + (init_lr - end_lr) * (1 - min(t, steps) / steps) ** power
+        value(t) = end_lr + (init_lr - end_lr) * (1 - min(t, steps) ** k / steps ** k) ** power
+
+    ``steps`` may be fractional; ``k`` warps time (k-decay, Zhang et al. 2020; timm's ``k_decay``): ``k > 1``
+    holds the LR high for longer, ``k = 1`` is the plain ``1 - t / steps``.
 
     >>> s = Polynomial(1.0, 0.0, steps=4, power=2.0)
     >>> [s(t) for t in (0, 2, 4, 8)]
     [1.0, 0.25, 0.0, 0.0]
+    >>> Polynomial(1.0, 0.0, steps=4, k=2.0)(2)
+    0.75
     """
 
     init_lr: float = 1.0
     end_lr: float = 0.0
-    steps: int = 1
+    steps: float = 1
     power: float = 1.0
+    k: float = 1.0
 
     def __post_init__(self) -> None:
         check_nonneg("init_lr", self.init_lr)
         check_nonneg("end_lr", self.end_lr)
-        check_int("steps", self.steps, 1)
+        check_positive("steps", self.steps)
         check_nonneg("power", self.power)
+        check_positive("k", self.k)
 
     def value(self, step: int) -> float:
-        remaining = 1.0 - min(step, self.steps) / self.steps
+        t = min(step, self.steps)
+        remaining = 1.0 - (t / self.steps) ** self.k
         return self.end_lr + (self.init_lr - self.end_lr) * remaining**self.power
 
 
@@ -195,32 +220,44 @@ class Polynomial(Schedule):
 class Cosine(Schedule):
     """Half-cosine from ``init_lr`` down to ``min_lr`` over ``steps`` steps, then ``min_lr``.
 
-        value(t) = min_lr + (init_lr - min_lr) * (1 + cos(pi * t / steps)) / 2,   for t <= steps
+        value(t) = min_lr + (init_lr - min_lr) * ((1 + cos(pi * t ** k / steps ** k)) / 2) ** exponent
 
-    With ``cyclic=True`` the cosine wave goes on past ``steps`` (back up to ``init_lr`` at ``2 * steps``), as
-    torch's CosineAnnealingLR does.
+    for ``t <= steps``. With ``cyclic=True`` the cosine wave goes on past ``steps`` (back up to ``init_lr`` at
+    ``2 * steps``), as torch's CosineAnnealingLR does. ``steps`` may be fractional (a wave of any period);
+    ``k`` warps time (k-decay, timm's ``k_decay``) and ``exponent`` raises the cosine factor to a power
+    (optax's ``exponent``); both are 1 in the plain cosine.
 
     >>> s = Cosine(1.0, 0.0, steps=10)
     >>> [round(s(t), 6) for t in (0, 5, 10, 20)]
     [1.0, 0.5, 0.0, 0.0]
     >>> round(Cosine(1.0, 0.0, steps=10, cyclic=True)(20), 6)
     1.0
+    >>> round(Cosine(1.0, 0.0, steps=10, exponent=2.0)(5), 6), round(Cosine(1.0, 0.0, steps=10, k=2.0)(5), 6)
+    (0.25, 0.853553)
     """
 
     init_lr: float = 1.0
     min_lr: float = 0.0
-    steps: int = 1
+    steps: float = 1
     cyclic: bool = False
+    exponent: float = 1.0
+    k: float = 1.0
 
     def __post_init__(self) -> None:
         check_nonneg("init_lr", self.init_lr)
         check_nonneg("min_lr", self.min_lr)
-        check_int("steps", self.steps, 1)
+        check_positive("steps", self.steps)
+        check_positive("exponent", self.exponent)
+        check_positive("k", self.k)
+        if self.cyclic and self.k != 1:
+            raise ValueError(f"k={self.k!r} is invalid with cyclic=True: expected 1 (a warp needs an end)")
 
     def value(self, step: int) -> float:
         if step >= self.steps and not self.cyclic:
             return self.min_lr
-        return self.min_lr + (self.init_lr - self.min_lr) * (1.0 + math.cos(math.pi * step / self.steps)) / 2.0
+        phase = step / self.steps if self.k == 1 else (step / self.steps) ** self.k
+        factor = (1.0 + math.cos(math.pi * phase)) / 2.0
+        return self.min_lr + (self.init_lr - self.min_lr) * (factor if self.exponent == 1 else factor**self.exponent)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from lrlab.schedules.checks import check_int
 from lrlab.schedules.combinators import join, warmup
 from lrlab.schedules.decay import Anneal, Constant, Cosine
 
-WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "power", "exp-ratio")
 
 
 def warmup_cosine(peak_lr: float, total_steps: int, warmup_steps: int, min_lr: float = 0.0) -> Schedule:
@@ -30,15 +30,16 @@ def warmup_cosine(peak_lr: float, total_steps: int, warmup_steps: int, min_lr: f
 
 
 def wsd(peak_lr: float, total_steps: int, decay_steps: int, warmup_steps: int = 0, min_lr: float = 0.0,
-        decay_shape: str = "1-sqrt") -> Schedule:
+        decay_shape: str = "1-sqrt", decay_power: float = 0.5, decay_ratio: float = 0.1) -> Schedule:
     """Warmup-stable-decay: linear warmup, ``peak_lr`` held, then a cooldown to ``min_lr`` ending at ``total_steps``.
 
         value(t) = peak_lr * t / w                                         for t < w = warmup_steps
         value(t) = peak_lr                                                 for w <= t < s = total_steps - decay_steps
         value(t) = Anneal(peak_lr, min_lr, decay_steps, decay_shape)(t - s)   after
 
-    ``decay_shape`` is ``1-sqrt`` (Hägele et al., 2024), ``linear`` or ``cosine``; ``decay_steps`` is the
-    cooldown's length in steps.
+    ``decay_shape`` is ``1-sqrt`` (Hägele et al., 2024), ``linear``, ``cosine``, ``power`` (``1 - x **
+    decay_power`` of the way down) or ``exp-ratio`` (timm's ``exp``, with ``decay_ratio``), the shapes of
+    :class:`~lrlab.schedules.Anneal`; ``decay_steps`` is the cooldown's length in steps.
 
     >>> s = wsd(1.0, total_steps=100, decay_steps=20, warmup_steps=10)
     >>> [round(s(t), 6) for t in (0, 5, 10, 79, 85, 100)]
@@ -55,5 +56,6 @@ def wsd(peak_lr: float, total_steps: int, decay_steps: int, warmup_steps: int = 
             f"warmup_steps={warmup_steps} + decay_steps={decay_steps} is invalid: "
             f"expected at most total_steps={total_steps}"
         )
-    body = join([Constant(peak_lr), Anneal(peak_lr, min_lr, decay_steps, decay_shape)], [stable_steps])
+    body = join([Constant(peak_lr), Anneal(peak_lr, min_lr, decay_steps, decay_shape, decay_power, decay_ratio)],
+                [stable_steps])
     return warmup(body, warmup_steps)

@@ -24,8 +24,10 @@ from lrlab.schedules import (
     OneCycle,
     OneCycleMomentum,
     Polynomial,
+    Shift,
     Step,
     Tanh,
+    join,
 )
 from lrlab.schedules import wsd as wsd_schedule
 from lrlab.schedules.combinators import WARMUP_SHAPES
@@ -106,19 +108,29 @@ def _linear(a: Args, ctx: Context) -> Built:
 
 @register("polynomial", "min_lr + (init_lr - min_lr) * (1 - t / T) ** power over the piece (PolynomialLR)",
           _lr("init_lr", "LR at the start"), _num("min_lr", 0.0, "LR at the end", low=0),
-          _num("power", 1.0, "exponent of the decay", low=0), LENGTH)
+          _num("power", 1.0, "exponent of the decay", low=0),
+          _num("k", 1.0, "time warp: 1 - t**k / T**k (timm's k_decay)", low=0, low_open=True), LENGTH)
 def _polynomial(a: Args, ctx: Context) -> Built:
     steps = a.steps("")
-    return Built(a.make(Polynomial, a["init_lr"], a["min_lr"], ctx.length(steps), a["power"]), steps)
+    return Built(a.make(Polynomial, a["init_lr"], a["min_lr"], ctx.length(steps), a["power"], a["k"]), steps)
 
 
 @register("cosine", "half a cosine from init_lr down to min_lr over the piece (CosineAnnealingLR)",
           _lr("init_lr", "LR at the start"), _num("min_lr", 0.0, "LR at the end (eta_min)", low=0),
           _flag("cyclic", False, "keep following the cosine wave after the piece's length, as torch does"),
+          _num("cycles", 0.5, "cosine waves over the piece, may be fractional (HF's num_cycles; 0.5: half a wave "
+                              "down; otherwise the wave goes on past the piece)", low=0, low_open=True),
+          _num("k", 1.0, "time warp: cos(pi * t**k / T**k) (timm's k_decay)", low=0, low_open=True),
+          _num("exponent", 1.0, "power of the cosine factor: min + (init - min) * c**exponent (optax's exponent)",
+               low=0, low_open=True),
           LENGTH)
 def _cosine(a: Args, ctx: Context) -> Built:
     steps = a.steps("")
-    return Built(a.make(Cosine, a["init_lr"], a["min_lr"], ctx.length(steps), a["cyclic"]), steps)
+    length, cycles = ctx.length(steps), a["cycles"]
+    if cycles != 0.5:
+        return Built(a.make(Cosine, a["init_lr"], a["min_lr"], length / (2 * cycles), True, a["exponent"], a["k"]),
+                     steps)
+    return Built(a.make(Cosine, a["init_lr"], a["min_lr"], length, a["cyclic"], a["exponent"], a["k"]), steps)
 
 
 @register("sgdr", "cosine annealing with warm restarts (SGDR; CosineAnnealingWarmRestarts)",
@@ -127,11 +139,22 @@ def _cosine(a: Args, ctx: Context) -> Built:
           _num("mult", 1.0, "each cycle is mult times longer than the one before (may be fractional)", low=1),
           _num("decay", 1.0, "peak LR factor from one cycle to the next", low=0),
           _int("max_cycles", None, "after this many cycles the LR stays at min_lr", low=1, optional=True),
+          _num("cycles", None, "instead of period: this many equal cycles over the piece, may be fractional "
+                               "(HF's cosine_with_restarts num_cycles); min_lr after the piece", low=0, low_open=True),
+          _num("k", 1.0, "time warp in each cycle: cos(pi * t**k / T**k) (timm's k_decay)", low=0, low_open=True),
           LENGTH)
 def _sgdr(a: Args, ctx: Context) -> Built:
-    schedule = a.make(CosineRestarts, a["init_lr"], a["min_lr"], a.steps("period"), a["mult"], a["decay"],
-                      a["max_cycles"])
-    return Built(schedule, a.steps(""))
+    steps = a.steps("")
+    if a["cycles"] is None:
+        schedule = a.make(CosineRestarts, a["init_lr"], a["min_lr"], a.steps("period"), a["mult"], a["decay"],
+                          a["max_cycles"], a["k"])
+        return Built(schedule, steps)
+    if any(a.given(name) for name in ("period_steps", "period_epochs", "period_frac")):
+        a.fail("cycles", "give sgdr one of period or cycles, not both")
+    length = ctx.length(steps)
+    restarts = a.make(CosineRestarts, a["init_lr"], a["min_lr"], length / a["cycles"], a["mult"], a["decay"],
+                      a["max_cycles"], a["k"])
+    return Built(join([restarts, Constant(a["min_lr"])], [length]), steps)
 
 
 @register("cyclic", "cyclical LR between min_lr and max_lr (CyclicLR); momentum cycles the other way",
@@ -196,11 +219,14 @@ def _inverse_sqrt(a: Args, ctx: Context) -> Built:
           _lr("peak_lr", "LR of the stable phase"), _num("min_lr", 0.0, "LR at the end", low=0),
           _dur("decay", ("frac", 0.2), "length of the cooldown", low=0),
           _choice("shape", "1-sqrt", WSD_DECAY_SHAPES, "shape of the cooldown"),
-          _dur("warmup", ("steps", 0), "length of a linear warmup at the start", low=0), LENGTH)
+          _dur("warmup", ("steps", 0), "length of a linear warmup at the start", low=0),
+          _num("power", 0.5, "shape=power: the cooldown is 1 - x**power (timm's decay_power)", low=0, low_open=True),
+          _num("ratio", 0.1, "shape=exp-ratio: (ratio**x - ratio) / (1 - ratio) (timm's exp decay_ratio)",
+               low=0, high=1, low_open=True, high_open=True), LENGTH)
 def _wsd(a: Args, ctx: Context) -> Built:
     steps = a.steps("")
     schedule = a.make(wsd_schedule, a["peak_lr"], ctx.length(steps), a.steps("decay"), a.steps("warmup"),
-                      a["min_lr"], a["shape"])
+                      a["min_lr"], a["shape"], a["power"], a["ratio"])
     return Built(schedule, steps)
 
 
@@ -292,3 +318,30 @@ def _clamp(a: Args, ctx: Context) -> Built:
         a.fail("max", f"max={format_value(high)} is invalid for clamp: expected a number >= min={format_value(low)}")
     lr = a.make(Clamp, as_schedule(built, ctx, inner.col), low, high)
     return replace(built, lr=lr, duration=None if built.ramp else built.duration, ramp=None, neutral=False)
+
+
+@register("shift", "a schedule started part-way into its own curve: its clock runs from -by (a phase offset)",
+          Param("schedule", "spec", REQUIRED, "the schedule to shift; its length counts from by before here",
+                positional=True),
+          _dur("by", REQUIRED, "how far into its curve it starts (timm's warmup_prefix=False: the warmup's length)",
+               low=0))
+def _shift(a: Args, ctx: Context) -> Built:
+    inner: Spec = a["schedule"]
+    by = a.steps("by")
+    built = build_node(inner, replace(ctx, span=ctx.span + by))
+    duration = None if built.duration is None or built.ramp else built.duration - by
+    if duration is not None and duration < 0:
+        a.fail("by", f"shift by {by} steps leaves nothing of a {built.duration}-step piece: expected by < its length")
+    momentum = None if built.momentum is None else Shift(built.momentum, by)
+    lr = Shift(as_schedule(built, replace(ctx, span=ctx.span + by), inner.col), by)
+    return replace(built, lr=lr, duration=duration, momentum=momentum, ramp=None, neutral=False)
+
+
+@register("cut", "a schedule's curve run for its own length, cut before its end (or holding its end after it)",
+          Param("schedule", "spec", REQUIRED, "the schedule; its curve keeps the length it is given",
+                positional=True),
+          _dur("", REQUIRED, "length of this piece (optax's join_schedules boundary)", low=0))
+def _cut(a: Args, ctx: Context) -> Built:
+    inner: Spec = a["schedule"]
+    built = build_node(inner, ctx)
+    return replace(built, lr=as_schedule(built, ctx, inner.col), duration=a.steps(""), ramp=None, neutral=False)
