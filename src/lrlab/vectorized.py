@@ -629,3 +629,10 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
 def _keep(tensors: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
     return {k: v[rows] for k, v in tensors.items()}
 
+
+
+# Public names of the batched-model kernels, for the finder's batched sweeps (lrlab.finder.task).
+stack_models = _stack
+batched_step = _batched_step
+keep_rows = _keep
+__all__ += ["batched_step", "keep_rows", "stack_models"]

@@ -243,8 +243,7 @@ def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, A
         paths["val_acc"] = plot_val_metric(study, "val_acc", out / "val_acc.png")
     paths["final"] = plot_final(study, rows, out / "final.png")
     if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
-        from lrlab.finder import FinderResult
-        from lrlab.finder_plot import plot_finder
+        from lrlab.finder import FinderResult, plot_finder
 
         paths["lr_finder"] = out / "lr_finder.png"
         with replacing(paths["lr_finder"]) as tmp:
