@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rich.console import Console
 from scipy import stats as sps
 
@@ -409,6 +410,36 @@ print("EVIL WAS IMPORTED")
 def s(step):
     return 1.0
 """
+
+
+NO_TORCH = """
+import sys
+from lrlab.cli import main
+
+def torch_modules():
+    return sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+
+import lrlab.report
+assert not torch_modules(), f"import lrlab.report imported {torch_modules()[:3]}"
+assert main(["report", sys.argv[1]]) == 0
+assert not torch_modules(), f"lrlab report imported {torch_modules()[:3]}"
+"""
+
+
+def test_report_never_imports_torch(tmp_path):
+    """`lrlab report` on what a real `lrlab compare --peak-lr auto` stored (its LR range test figure too)."""
+    from lrlab.cli import main
+
+    out = tmp_path / "study"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "constant()",
+                     "--peak-lr", "auto", "--no-report", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    result = subprocess.run([sys.executable, "-c", NO_TORCH, str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (out / "figures" / "lr_finder.png").is_file()
 
 
 @pytest.mark.parametrize("path", ["evil:s", "this:s"])
