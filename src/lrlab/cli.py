@@ -35,7 +35,7 @@ from lrlab.errors import ConfigError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from lrlab.report import ReportResult
+    from lrlab.report import Report
     from lrlab.spec import Param
 
 GRAMMAR = ("grammar: 'a >> b' runs a, then b (time re-based; every piece but the last needs steps=, epochs= or "
@@ -326,7 +326,7 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
 _VERDICT_STYLES = {"supported": "green", "contradicted": "red", "tie (within seed noise)": "yellow"}
 
 
-def _print_report(result: ReportResult, console: Console) -> None:
+def _print_report(result: Report, console: Console) -> None:
     """The summary table, one line per claim, the notes and where the report is."""
     from rich.text import Text
 
