@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from rich.console import Console
 from scipy import stats as sps
 
@@ -155,6 +157,23 @@ def test_compare_welch_difference_ci_and_cohens_d():
     same = compare([1.0, 1.0], [1.0, 1.0])
     assert same.p_value == 1.0 and same.cohens_d == 0.0
     assert not compare([1.0], [2.0, 3.0]).testable
+
+
+seed_values = st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=2, max_size=10)
+
+
+@given(seed_values, seed_values)
+def test_welch_and_the_t_interval_equal_scipy_stats_bit_for_bit(a, b):
+    """stats.py uses scipy.special (a second cheaper to import); the numbers stay scipy.stats's, to the bit."""
+    assume(np.ptp(a) > 0 or np.ptp(b) > 0)  # two constant samples are decided without a test
+    c = compare(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = sps.ttest_ind(a, b, equal_var=False)
+        ci = ref.confidence_interval(0.95)
+    np.testing.assert_array_equal([c.ci_low, c.ci_high, c.p_value], [ci.low, ci.high, ref.pvalue])
+    half = float(sps.t.ppf(0.975, len(a) - 1)) * float(np.std(a, ddof=1)) / math.sqrt(len(a))
+    np.testing.assert_array_equal([describe(a).ci_low, describe(a).ci_high], [np.mean(a) - half, np.mean(a) + half])
 
 
 def test_epochs_to_target_is_first_epoch_at_or_above_target():
@@ -532,3 +551,15 @@ def test_ema_is_bias_corrected_and_skips_non_finite_values():
     with_gap[10] = np.nan
     assert np.allclose(ema(x, 5)[:10], ema(with_gap, 5)[:10])
     assert ema(with_gap, 5)[10] == ema(with_gap, 5)[9]
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200), st.integers(1, 300))
+def test_ema_equals_scipy_lfilter_bit_for_bit(values, window):
+    """The figures' smoothing, written out to spare importing scipy.signal, is the filter it replaced."""
+    from scipy.signal import lfilter
+
+    from lrlab.report.figures import ema
+
+    beta = 1.0 - 1.0 / window
+    expected = lfilter([1 - beta], [1, -beta], values) / (1 - beta ** np.arange(1, len(values) + 1))
+    np.testing.assert_array_equal(ema(np.array(values), window), expected)

@@ -16,7 +16,6 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.signal import lfilter
 
 from lrlab.plotting import any_script
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
@@ -49,8 +48,14 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:
     """
     values = np.asarray(values, dtype=float)
     beta = 1.0 - 1.0 / max(window, 1)
-    if np.isfinite(values).all():  # the usual case, vectorized: s = lfilter([1-beta], [1, -beta], x)
-        return lfilter([1 - beta], [1, -beta], values) / (1 - beta ** np.arange(1, len(values) + 1))
+    if np.isfinite(values).all():  # the usual case
+        # the recurrence as scipy.signal.lfilter([1-beta], [1, -beta], x) runs it, bit for bit; importing
+        # scipy.signal (which imports scipy.stats) took a second, more than this loop takes on a 1M-step study
+        gain, state, smoothed = 1 - beta, 0.0, []
+        for x in values.tolist():
+            state = gain * x + beta * state
+            smoothed.append(state)
+        return np.array(smoothed) / (1 - beta ** np.arange(1, len(values) + 1))
     out = np.empty(len(values))
     state, weight = 0.0, 0.0
     for t, x in enumerate(values):
