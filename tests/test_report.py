@@ -507,6 +507,21 @@ def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatc
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are drawn in forked processes on Linux only")
+def test_figures_drawn_in_parallel_equal_those_drawn_one_by_one(tmp_path, monkeypatch):
+    from lrlab.report import figures
+
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
+                          "cosine": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr))})
+    study = load_study(tmp_path)
+    drawn = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(figures, "_workers", lambda n, workers=workers: workers)
+        paths = figures.make_figures(study, tmp_path / str(workers))
+        drawn[workers] = {name: path.read_bytes() for name, path in paths.items()}
+    assert list(drawn[3]) == ["lr", "train_loss", "val_loss", "val_acc", "final"] and drawn[1] == drawn[3]
+
+
 # ---- files are replaced in one step ----------------------------------------------------------------------------
 def _disk_full(*args, **kwargs):
     raise OSError(28, "No space left on device")

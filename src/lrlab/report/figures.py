@@ -8,7 +8,12 @@ scaled to the finished runs (log when they span 5x or more) and a diverged run's
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -229,28 +234,63 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
     return _save(fig, path)
 
 
+def plot_lr_finder(study: Study, path: Path) -> Path:
+    """(f) The LR range test that chose the peak LR (``compare --peak-lr auto``), from its stored result."""
+    from lrlab.finder import FinderResult, plot_finder
+
+    with replacing(path) as tmp:
+        plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
+    return path
+
+
+def _draw(name: str) -> Path:
+    """Draw figure ``name`` of the study :func:`make_figures` is drawing (in a worker: the copy it was forked with)."""
+    study, rows, out = _drawing
+    path = out / f"{name}.png"
+    if name == "lr":
+        return plot_lr(study, path)
+    if name == "train_loss":
+        return plot_train_loss(study, path)
+    if name in ("val_loss", "val_acc"):
+        return plot_val_metric(study, name, path)
+    if name == "final":
+        return plot_final(study, rows, path)
+    return plot_lr_finder(study, path)
+
+
+_drawing: tuple[Study, Sequence[dict[str, Any]], Path]  # what _draw draws; set by make_figures
+
+
+def _workers(figures: int) -> int:
+    """Processes to draw ``figures`` figures with: one per CPU, forked, on Linux; 1 (in this process) elsewhere.
+
+    Forking copies the imported matplotlib and the loaded study for free; it is not done where it is unsafe
+    (macOS) or where other threads are running (a fork copies only the calling thread).
+    """
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return 1
+    return max(1, min(figures, len(os.sched_getaffinity(0))))
+
+
 @any_script()
 def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
 
     Names: ``lr``, ``train_loss``, ``val_loss``, ``val_acc`` (classification tasks only), ``final`` and
     ``lr_finder`` (when the peak LR came from the LR range test).
-    ``rows`` are the summary rows (computed when not given) that order the ``final`` figure.
+    ``rows`` are the summary rows (computed when not given) that order the ``final`` figure. Each figure is
+    drawn once; on Linux several at a time, in processes forked from this one (the same pixels as one by one).
     """
-    out = Path(directory) / "figures"
-    rows = summary_rows(study) if rows is None else rows
-    paths = {
-        "lr": plot_lr(study, out / "lr.png"),
-        "train_loss": plot_train_loss(study, out / "train_loss.png"),
-        "val_loss": plot_val_metric(study, "val_loss", out / "val_loss.png"),
-    }
-    if study.has_accuracy:
-        paths["val_acc"] = plot_val_metric(study, "val_acc", out / "val_acc.png")
-    paths["final"] = plot_final(study, rows, out / "final.png")
+    global _drawing
+    names = ["lr", "train_loss", "val_loss", *(["val_acc"] if study.has_accuracy else []), "final"]
     if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
-        from lrlab.finder import FinderResult, plot_finder
-
-        paths["lr_finder"] = out / "lr_finder.png"
-        with replacing(paths["lr_finder"]) as tmp:
-            plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
-    return paths
+        names.append("lr_finder")
+    _drawing = (study, summary_rows(study) if rows is None else rows, Path(directory) / "figures")
+    try:
+        workers = _workers(len(names))
+        if workers == 1:
+            return {name: _draw(name) for name in names}
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return dict(zip(names, pool.map(_draw, names), strict=True))
+    finally:
+        del _drawing
