@@ -7,7 +7,7 @@ from pathlib import Path
 from lrlab.report.claims import evaluate_claims
 from lrlab.report.contents import Report
 from lrlab.report.data import load_study
-from lrlab.report.figures import make_figures
+from lrlab.report.figures import FigureDrawing
 from lrlab.report.files import replacing
 from lrlab.report.html import render_html
 from lrlab.report.recommend import recommend
@@ -26,9 +26,12 @@ def make_report(directory: str | Path) -> Report:
     """
     directory = Path(directory)
     study = load_study(directory)
-    rows = summary_rows(study)
-    report = Report(directory, study, rows, evaluate_claims(study), report_notes(study, rows), recommend(study, rows),
-                    make_figures(study, directory, rows), directory / REPORT_NAME, directory / SUMMARY_NAME)
+    with FigureDrawing(study, directory) as drawing:  # the figures are drawn while the numbers are computed
+        rows = summary_rows(study)
+        claims, notes, recommendation = evaluate_claims(study), report_notes(study, rows), recommend(study, rows)
+        figures = drawing.finish(rows)
+    report = Report(directory, study, rows, claims, notes, recommendation, figures, directory / REPORT_NAME,
+                    directory / SUMMARY_NAME)
     write_summary_csv(report.csv, report.rows)
     page = render_html(report)
     with replacing(report.html) as tmp:  # a failed write (a full disk) leaves the earlier report as it was

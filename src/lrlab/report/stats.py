@@ -3,7 +3,8 @@
 Every function takes plain sequences of numbers (one per seed) and returns ``nan`` where a quantity is
 undefined (e.g. a CI from one seed). Student's t distribution comes from ``scipy.special`` (``stdtr``,
 ``stdtrit``): ``scipy.stats`` gives the same numbers, bit for bit (a test checks it), but takes about a second
-to import, which was a quarter of ``lrlab report``'s time.
+to import, which was a quarter of ``lrlab report``'s time. ``scipy.special`` is imported on first use, so
+``lrlab report`` imports it while its figures are being drawn.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import stdtr, stdtrit
 
 CONFIDENCE = 0.95
 
@@ -76,6 +76,8 @@ def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan)
     std = float(arr.std(ddof=1))
+    from scipy.special import stdtrit
+
     half = float(stdtrit(n - 1, (1 + confidence) / 2)) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
 
@@ -128,6 +130,8 @@ def _welch(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, floa
     Returns the CI of ``mean_x - mean_y`` (``diff ± t_{(1+c)/2, df} · se``) and the p-value, with
     ``se² = s_x²/n_x + s_y²/n_y`` and Welch–Satterthwaite ``df = se⁴ / ((s_x²/n_x)²/(n_x-1) + (s_y²/n_y)²/(n_y-1))``.
     """
+    from scipy.special import stdtr, stdtrit
+
     n_x, n_y = len(x), len(y)
     mean_x, mean_y = x.mean(), y.mean()
     var_x = np.mean((x - mean_x) ** 2) * (n_x / (n_x - 1))  # scipy's order of operations, so the bits agree
