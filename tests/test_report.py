@@ -6,8 +6,11 @@ import base64
 import csv
 import html
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
@@ -509,17 +512,52 @@ def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatc
 
 @pytest.mark.skipif(sys.platform != "linux", reason="figures are drawn in forked processes on Linux only")
 def test_figures_drawn_in_parallel_equal_those_drawn_one_by_one(tmp_path, monkeypatch):
-    from lrlab.report import figures
+    from lrlab.report import drawing
 
     fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
                           "cosine": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr))})
     study = load_study(tmp_path)
     drawn = {}
     for workers in (1, 3):
-        monkeypatch.setattr(figures, "_workers", lambda n, workers=workers: workers)
-        paths = figures.make_figures(study, tmp_path / str(workers))
+        monkeypatch.setattr(drawing, "_workers", lambda n, workers=workers: workers)
+        paths = drawing.make_figures(study, tmp_path / str(workers))
         drawn[workers] = {name: path.read_bytes() for name, path in paths.items()}
     assert list(drawn[3]) == ["lr", "train_loss", "val_loss", "val_acc", "final"] and drawn[1] == drawn[3]
+
+
+DIE_WITH_PARENT = """
+import os, signal, sys
+from lrlab.report import drawing, load_study
+
+drawing._workers = lambda figures: 2
+figures = drawing.FigureDrawing(load_study(sys.argv[1]), sys.argv[1])
+print(*figures._pool._processes, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_figure_workers_die_with_their_parent(tmp_path):
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61]))})
+    with open(tmp_path / "pids", "w") as out:  # not a pipe: a worker left alive would hold it open
+        code = subprocess.run([sys.executable, "-c", DIE_WITH_PARENT, str(tmp_path)], stdout=out, timeout=120)
+    workers = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    assert code.returncode == -signal.SIGKILL and len(workers) == 2
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "a figure worker outlived its parent"
 
 
 # ---- files are replaced in one step ----------------------------------------------------------------------------

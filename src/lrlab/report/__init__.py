@@ -15,7 +15,7 @@ from lrlab.report.claims import (
 )
 from lrlab.report.contents import Report
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix, load_study
-from lrlab.report.figures import make_figures
+from lrlab.report.drawing import FigureDrawing, make_figures
 from lrlab.report.html import render_html
 from lrlab.report.stats import Comparison, Summary, cohens_d, compare, describe, epochs_to_target
 from lrlab.report.summary import (
@@ -35,6 +35,7 @@ __all__ = [
     "VERDICTS",
     "Claim",
     "Comparison",
+    "FigureDrawing",
     "Report",
     "RunSeries",
     "ScheduleRuns",

@@ -7,7 +7,7 @@ from pathlib import Path
 from lrlab.report.claims import evaluate_claims
 from lrlab.report.contents import Report
 from lrlab.report.data import load_study
-from lrlab.report.figures import FigureDrawing
+from lrlab.report.drawing import FigureDrawing
 from lrlab.report.files import replacing
 from lrlab.report.html import render_html
 from lrlab.report.recommend import recommend

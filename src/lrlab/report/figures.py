@@ -8,12 +8,7 @@ scaled to the finished runs (log when they span 5x or more) and a diverged run's
 from __future__ import annotations
 
 import math
-import os
-import sys
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +17,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lrlab.plotting import any_script
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
 from lrlab.report.files import replacing
-from lrlab.report.summary import summary_rows
 
 DPI = 110
 # PNG metadata without matplotlib's "Software" entry, which holds a URL; keeps the embedded report link-free.
@@ -241,86 +234,3 @@ def plot_lr_finder(study: Study, path: Path) -> Path:
     with replacing(path) as tmp:
         plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
     return path
-
-
-@any_script()
-def _draw(name: str, rows: Sequence[dict[str, Any]] | None = None) -> Path:
-    """Draw figure ``name`` of the study being drawn (:class:`FigureDrawing`; a worker has the copy it was forked
-    with); ``rows`` order the ``final`` figure."""
-    study, out = _drawing
-    path = out / f"{name}.png"
-    if name == "lr":
-        return plot_lr(study, path)
-    if name == "train_loss":
-        return plot_train_loss(study, path)
-    if name in ("val_loss", "val_acc"):
-        return plot_val_metric(study, name, path)
-    if name == "final":
-        return plot_final(study, rows, path)
-    return plot_lr_finder(study, path)
-
-
-_drawing: tuple[Study, Path]  # the study and the folder _draw draws into; set while a FigureDrawing is open
-
-
-def _workers(figures: int) -> int:
-    """Processes to draw ``figures`` figures with: one per CPU, forked, on Linux; 1 (in this process) elsewhere.
-
-    Forking copies the imported matplotlib and the loaded study for free; it is not done where it is unsafe
-    (macOS) or where other threads are running (a fork copies only the calling thread).
-    """
-    if sys.platform != "linux" or threading.active_count() > 1:
-        return 1
-    return max(1, min(figures, len(os.sched_getaffinity(0))))
-
-
-class FigureDrawing:
-    """A study's figures, each drawn once: those that need only the study start when it opens, ``final`` (ordered
-    by the summary rows) when :meth:`finish` gets the rows.
-
-    On Linux with more than one CPU the figures are drawn several at a time, in processes forked from this one
-    (the same pixels as one by one), while this process goes on (e.g. computing the rows). One drawing at a time
-    per process. Example::
-
-        with FigureDrawing(study, directory) as drawing:
-            rows = summary_rows(study)
-            figures = drawing.finish(rows)
-    """
-
-    def __init__(self, study: Study, directory: str | Path) -> None:
-        global _drawing
-        self.names = ["lr", "train_loss", "val_loss", *(["val_acc"] if study.has_accuracy else []), "final"]
-        if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
-            self.names.append("lr_finder")
-        _drawing = (study, Path(directory) / "figures")
-        workers = _workers(len(self.names))
-        self._pool = None if workers == 1 else ProcessPoolExecutor(workers, mp_context=get_context("fork"))
-        self._started = {} if self._pool is None else \
-            {name: self._pool.submit(_draw, name) for name in self.names if name != "final"}
-
-    def finish(self, rows: Sequence[dict[str, Any]]) -> dict[str, Path]:
-        """Draw what is left and wait for the rest; return ``name -> path`` in display order."""
-        if self._pool is None:
-            return {name: _draw(name, rows) for name in self.names}
-        final = self._pool.submit(_draw, "final", rows)
-        return {name: (final if name == "final" else self._started[name]).result() for name in self.names}
-
-    def __enter__(self) -> FigureDrawing:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _drawing
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-        del _drawing
-
-
-def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
-    """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
-
-    Names: ``lr``, ``train_loss``, ``val_loss``, ``val_acc`` (classification tasks only), ``final`` and
-    ``lr_finder`` (when the peak LR came from the LR range test).
-    ``rows`` are the summary rows (computed when not given) that order the ``final`` figure.
-    """
-    with FigureDrawing(study, directory) as drawing:
-        return drawing.finish(summary_rows(study) if rows is None else rows)
