@@ -630,7 +630,6 @@ def _keep(tensors: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
     return {k: v[rows] for k, v in tensors.items()}
 
 
-
 # Public names of the batched-model kernels, for the finder's batched sweeps (lrlab.finder.task).
 stack_models = _stack
 batched_step = _batched_step
