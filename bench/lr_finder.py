@@ -128,7 +128,7 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
     finder_s = time.perf_counter() - start
     rec = result.recommendation
     if figures is not None:
-        from lrlab.finder_plot import plot_finder
+        from lrlab.finder import plot_finder
         plot_finder(result, figures / f"{title.replace(', ', '-').replace(':', '_')}.png")
     low, high = GRIDS[(optimizer or task.optimizer).name]
     grid = [float(v) for v in np.logspace(low, high, (high - low) * per_decade + 1)]

@@ -8,6 +8,8 @@ import doctest
 import json
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +18,22 @@ import pytest
 import torch
 from torch import nn
 
-import lrlab.finder
+import lrlab.finder.curves
 from lrlab.batched import MIN_MEMBERS
 from lrlab.finder import (
     FinderResult,
     LRCurve,
+    combine_suggestions,
     curve_band,
     describe,
     ema,
     find_lr,
     find_lr_for_task,
     minimum_div_10,
-    recommend,
+    plot_finder,
     steepest,
     valley,
 )
-from lrlab.finder_plot import plot_finder
 from lrlab.tasks import OptimizerDefaults, load_task
 
 # ---- helpers -------------------------------------------------------------------------------------------------
@@ -272,7 +274,16 @@ def test_no_batches_is_an_error() -> None:
 
 
 def test_docstring_examples_pass() -> None:
-    assert doctest.testmod(lrlab.finder).failed == 0
+    result = doctest.testmod(lrlab.finder.curves)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_reading_curves_needs_no_torch() -> None:
+    """The curve data, the suggestions and the figure import without torch (`lrlab report` reads them); the sweeps
+    load it on first use."""
+    code = ("import sys, lrlab.finder as f; from lrlab.finder import FinderResult, combine_suggestions, plot_finder; "
+            "assert 'torch' not in sys.modules, 'torch imported'; f.find_lr_for_task; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_ema_is_bias_corrected() -> None:
@@ -341,10 +352,10 @@ def test_too_short_a_curve_cannot_be_read() -> None:
         steepest(c)
 
 
-def test_recommend_takes_the_median_over_seeds_and_methods() -> None:
+def test_combine_suggestions_takes_the_median_over_seeds_and_methods() -> None:
     curves = [synthetic(GRID, 2.5 - 1.5 * sigmoid((GRID - shift) / 0.3) + 3 * np.clip(GRID - shift - 1, 0, None))
               for shift in (-2.2, -2.0, -1.8)]
-    rec = recommend(curves)
+    rec = combine_suggestions(curves)
     picks = [v for seed in rec.per_seed for v in seed.values()]
     assert len(picks) == 9 and rec.low == min(picks) and rec.high == max(picks)
     assert rec.lr == pytest.approx(10 ** np.median(np.log10(picks)), rel=1e-9)
@@ -352,14 +363,14 @@ def test_recommend_takes_the_median_over_seeds_and_methods() -> None:
     assert rec.per_method["steepest"] == pytest.approx(1e-2, rel=1e-9)  # the middle seed's
 
 
-def test_recommend_skips_a_method_a_curve_is_too_short_for() -> None:
+def test_combine_suggestions_skips_a_method_a_curve_is_too_short_for() -> None:
     good = synthetic(GRID, 2.5 - 1.5 * sigmoid((GRID + 2) / 0.3))
     short = synthetic(GRID[:12], np.linspace(3, 2, 12))
-    rec = recommend([good, short])
+    rec = combine_suggestions([good, short])
     assert all(v is None for v in rec.per_seed[1].values())
     assert rec.per_method["steepest"] == pytest.approx(steepest(good), rel=1e-12)
     with pytest.raises(ValueError, match="no suggestion"):
-        recommend([short])
+        combine_suggestions([short])
 
 
 @pytest.mark.parametrize("vectorize", [False, True])
@@ -372,7 +383,7 @@ def test_nan_in_the_data_is_said_to_be_the_data_not_min_lr(vectorize: bool) -> N
     assert "not finite from the first step (step 0) of every sweep (2)" in message and "check the data" in message
     assert "lower min_lr or" not in message
     with pytest.raises(ValueError, match="lower min_lr or raise num_steps"):  # a curve cut short by divergence
-        recommend([LRCurve((1e-3, 2e-3), (2.0, 1.9), (2.0, 1.95), stop_step=2)])
+        combine_suggestions([LRCurve((1e-3, 2e-3), (2.0, 1.9), (2.0, 1.95), stop_step=2)])
 
 
 def test_band_spans_the_curves() -> None:

@@ -6,8 +6,11 @@ import base64
 import csv
 import html
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
@@ -15,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from rich.console import Console
 from scipy import stats as sps
 
@@ -155,6 +161,23 @@ def test_compare_welch_difference_ci_and_cohens_d():
     same = compare([1.0, 1.0], [1.0, 1.0])
     assert same.p_value == 1.0 and same.cohens_d == 0.0
     assert not compare([1.0], [2.0, 3.0]).testable
+
+
+seed_values = st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=2, max_size=10)
+
+
+@given(seed_values, seed_values)
+def test_welch_and_the_t_interval_equal_scipy_stats_bit_for_bit(a, b):
+    """stats.py uses scipy.special (a second cheaper to import); the numbers stay scipy.stats's, to the bit."""
+    assume(np.ptp(a) > 0 or np.ptp(b) > 0)  # two constant samples are decided without a test
+    c = compare(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = sps.ttest_ind(a, b, equal_var=False)
+        ci = ref.confidence_interval(0.95)
+    np.testing.assert_array_equal([c.ci_low, c.ci_high, c.p_value], [ci.low, ci.high, ref.pvalue])
+    half = float(sps.t.ppf(0.975, len(a) - 1)) * float(np.std(a, ddof=1)) / math.sqrt(len(a))
+    np.testing.assert_array_equal([describe(a).ci_low, describe(a).ci_high], [np.mean(a) - half, np.mean(a) + half])
 
 
 def test_epochs_to_target_is_first_epoch_at_or_above_target():
@@ -413,6 +436,36 @@ def s(step):
 """
 
 
+NO_TORCH = """
+import sys
+from lrlab.cli import main
+
+def torch_modules():
+    return sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+
+import lrlab.report
+assert not torch_modules(), f"import lrlab.report imported {torch_modules()[:3]}"
+assert main(["report", sys.argv[1]]) == 0
+assert not torch_modules(), f"lrlab report imported {torch_modules()[:3]}"
+"""
+
+
+def test_report_never_imports_torch(tmp_path):
+    """`lrlab report` on what a real `lrlab compare --peak-lr auto` stored (its LR range test figure too)."""
+    from lrlab.cli import main
+
+    out = tmp_path / "study"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "constant()",
+                     "--peak-lr", "auto", "--no-report", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    result = subprocess.run([sys.executable, "-c", NO_TORCH, str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (out / "figures" / "lr_finder.png").is_file()
+
+
 @pytest.mark.parametrize("path", ["evil:s", "this:s"])
 def test_report_never_imports_a_module_named_in_the_store(tmp_path, path):
     """`lrlab report .` in a directory holding evil.py, with the winning spec fn(path=evil:s): nothing is run."""
@@ -474,6 +527,56 @@ def test_figures_of_cjk_and_emoji_names_warn_nothing(tmp_path, capfd, monkeypatc
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are drawn in forked processes on Linux only")
+def test_figures_drawn_in_parallel_equal_those_drawn_one_by_one(tmp_path, monkeypatch):
+    from lrlab.report import drawing
+
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61])),
+                          "cosine": ("cosine()", losses_runs([0.3, 0.31], lr=cosine_lr))})
+    study = load_study(tmp_path)
+    drawn = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(drawing, "_workers", lambda n, workers=workers: workers)
+        paths = drawing.make_figures(study, tmp_path / str(workers))
+        drawn[workers] = {name: path.read_bytes() for name, path in paths.items()}
+    assert list(drawn[3]) == ["lr", "train_loss", "val_loss", "val_acc", "final"] and drawn[1] == drawn[3]
+
+
+DIE_WITH_PARENT = """
+import os, signal, sys
+from lrlab.report import drawing, load_study
+
+drawing._workers = lambda figures: 2
+figures = drawing.FigureDrawing(load_study(sys.argv[1]), sys.argv[1])
+print(*figures._pool._processes, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_figure_workers_die_with_their_parent(tmp_path):
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.61]))})
+    with open(tmp_path / "pids", "w") as out:  # not a pipe: a worker left alive would hold it open
+        code = subprocess.run([sys.executable, "-c", DIE_WITH_PARENT, str(tmp_path)], stdout=out, timeout=120)
+    workers = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    assert code.returncode == -signal.SIGKILL and len(workers) == 2
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "a figure worker outlived its parent"
+
+
 # ---- files are replaced in one step ----------------------------------------------------------------------------
 def _disk_full(*args, **kwargs):
     raise OSError(28, "No space left on device")
@@ -518,3 +621,15 @@ def test_ema_is_bias_corrected_and_skips_non_finite_values():
     with_gap[10] = np.nan
     assert np.allclose(ema(x, 5)[:10], ema(with_gap, 5)[:10])
     assert ema(with_gap, 5)[10] == ema(with_gap, 5)[9]
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200), st.integers(1, 300))
+def test_ema_equals_scipy_lfilter_bit_for_bit(values, window):
+    """The figures' smoothing, written out to spare importing scipy.signal, is the filter it replaced."""
+    from scipy.signal import lfilter
+
+    from lrlab.report.figures import ema
+
+    beta = 1.0 - 1.0 / window
+    expected = lfilter([1 - beta], [1, -beta], values) / (1 - beta ** np.arange(1, len(values) + 1))
+    np.testing.assert_array_equal(ema(np.array(values), window), expected)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lrlab.config import ExperimentConfig
-    from lrlab.report import ReportResult
+    from lrlab.report import Report
     from lrlab.runner import Sweep
 
 # ------------------------------------------------------------------------------------------------ compare
@@ -186,7 +186,7 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
 _VERDICT_STYLES = {"supported": "green", "contradicted": "red", "tie (within seed noise)": "yellow"}
 
 
-def _print_report(result: ReportResult, console: Console) -> None:
+def _print_report(result: Report, console: Console) -> None:
     """The summary table, one line per claim, the notes and where the report is."""
     from rich.text import Text
 

@@ -107,8 +107,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_find_lr(args: argparse.Namespace) -> int:
     """The LR range test on a task, over seeds: print the recommendation, write finder.png and finder.json."""
-    from lrlab.finder import describe, find_lr_for_task
-    from lrlab.finder_plot import plot_finder
+    from lrlab.finder import describe, find_lr_for_task, plot_finder
     from lrlab.runner import set_threads_for_small_models
     from lrlab.runs import steps_per_epoch
     from lrlab.tasks import load_task

@@ -3,7 +3,7 @@
 ``make_report(directory)`` does it all; the pieces are importable for notebooks.
 """
 
-from lrlab.report.build import ReportResult, make_report
+from lrlab.report.build import make_report
 from lrlab.report.claims import (
     CONTRADICTED,
     NOT_TESTABLE,
@@ -13,9 +13,10 @@ from lrlab.report.claims import (
     Claim,
     evaluate_claims,
 )
+from lrlab.report.contents import Report
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix, load_study
-from lrlab.report.figures import make_figures
-from lrlab.report.html import render_html, write_report
+from lrlab.report.drawing import FigureDrawing, make_figures
+from lrlab.report.html import render_html
 from lrlab.report.stats import Comparison, Summary, cohens_d, compare, describe, epochs_to_target
 from lrlab.report.summary import (
     SUMMARY_COLUMNS,
@@ -34,7 +35,8 @@ __all__ = [
     "VERDICTS",
     "Claim",
     "Comparison",
-    "ReportResult",
+    "FigureDrawing",
+    "Report",
     "RunSeries",
     "ScheduleRuns",
     "Study",
@@ -52,6 +54,5 @@ __all__ = [
     "report_notes",
     "summary_rows",
     "summary_table",
-    "write_report",
     "write_summary_csv",
 ]

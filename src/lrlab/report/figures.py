@@ -16,12 +16,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.signal import lfilter
 
-from lrlab.plotting import any_script
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix
 from lrlab.report.files import replacing
-from lrlab.report.summary import summary_rows
 
 DPI = 110
 # PNG metadata without matplotlib's "Software" entry, which holds a URL; keeps the embedded report link-free.
@@ -49,8 +46,14 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:
     """
     values = np.asarray(values, dtype=float)
     beta = 1.0 - 1.0 / max(window, 1)
-    if np.isfinite(values).all():  # the usual case, vectorized: s = lfilter([1-beta], [1, -beta], x)
-        return lfilter([1 - beta], [1, -beta], values) / (1 - beta ** np.arange(1, len(values) + 1))
+    if np.isfinite(values).all():  # the usual case
+        # the recurrence as scipy.signal.lfilter([1-beta], [1, -beta], x) runs it, bit for bit; importing
+        # scipy.signal (which imports scipy.stats) took a second, more than this loop takes on a 1M-step study
+        gain, state, smoothed = 1 - beta, 0.0, []
+        for x in values.tolist():
+            state = gain * x + beta * state
+            smoothed.append(state)
+        return np.array(smoothed) / (1 - beta ** np.arange(1, len(values) + 1))
     out = np.empty(len(values))
     state, weight = 0.0, 0.0
     for t, x in enumerate(values):
@@ -224,29 +227,10 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
     return _save(fig, path)
 
 
-@any_script()
-def make_figures(study: Study, directory: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Path]:
-    """Write every figure to ``directory/figures/NAME.png``; return ``name -> path`` in display order.
+def plot_lr_finder(study: Study, path: Path) -> Path:
+    """(f) The LR range test that chose the peak LR (``compare --peak-lr auto``), from its stored result."""
+    from lrlab.finder import FinderResult, plot_finder
 
-    Names: ``lr``, ``train_loss``, ``val_loss``, ``val_acc`` (classification tasks only), ``final`` and
-    ``lr_finder`` (when the peak LR came from the LR range test).
-    ``rows`` are the summary rows (computed when not given) that order the ``final`` figure.
-    """
-    out = Path(directory) / "figures"
-    rows = summary_rows(study) if rows is None else rows
-    paths = {
-        "lr": plot_lr(study, out / "lr.png"),
-        "train_loss": plot_train_loss(study, out / "train_loss.png"),
-        "val_loss": plot_val_metric(study, "val_loss", out / "val_loss.png"),
-    }
-    if study.has_accuracy:
-        paths["val_acc"] = plot_val_metric(study, "val_acc", out / "val_acc.png")
-    paths["final"] = plot_final(study, rows, out / "final.png")
-    if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
-        from lrlab.finder import FinderResult
-        from lrlab.finder_plot import plot_finder
-
-        paths["lr_finder"] = out / "lr_finder.png"
-        with replacing(paths["lr_finder"]) as tmp:
-            plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
-    return paths
+    with replacing(path) as tmp:
+        plot_finder(FinderResult.from_dict(study.peak_lr["finder"]), tmp)
+    return path

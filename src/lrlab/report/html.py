@@ -15,14 +15,11 @@ from typing import Any
 
 import yaml
 
-from lrlab.report.claims import CONTRADICTED, NOT_TESTABLE, SUPPORTED, TIE, Claim, evaluate_claims
-from lrlab.report.data import Study, load_study
-from lrlab.report.figures import make_figures
-from lrlab.report.files import replacing
-from lrlab.report.recommend import Recommendation, recommend
-from lrlab.report.summary import fmt, fmt_ci, fmt_mean, fmt_target, report_notes, summary_rows
-
-REPORT_NAME = "report.html"
+from lrlab.report.claims import CONTRADICTED, NOT_TESTABLE, SUPPORTED, TIE, Claim
+from lrlab.report.contents import Report
+from lrlab.report.data import Study
+from lrlab.report.recommend import Recommendation
+from lrlab.report.summary import fmt, fmt_ci, fmt_mean, fmt_target
 
 _VERDICT_CLASS = {SUPPORTED: "supported", CONTRADICTED: "contradicted", TIE: "tie", NOT_TESTABLE: "untestable"}
 
@@ -145,11 +142,9 @@ def _environment_html(study: Study) -> str:
     return _mapping_table(env) if env else "<p>No environment was recorded.</p>"
 
 
-def render_html(study: Study, rows: Sequence[dict[str, Any]], claims: Sequence[Claim],
-                figures: Mapping[str, Path], notes: Sequence[str]) -> str:
-    """The whole report page as a string."""
-    task = study.task
-    seeds = study.seeds
+def render_html(report: Report) -> str:
+    """The whole report page as a string, rendered from ``report`` alone (nothing is recomputed)."""
+    study, task, seeds = report.study, report.study.task, report.study.seeds
     lead = (f"{len(study.schedules)} schedules × {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
             f"{study.epochs} epochs.")
     parts = [
@@ -157,16 +152,16 @@ def render_html(study: Study, rows: Sequence[dict[str, Any]], claims: Sequence[C
         f'<p class="lead">Task <code>{_e(study.task_name)}</code>: {_e(task.get("description") or "")}</p>',
         f'<p class="lead">{_e(lead)}</p>',
         "<h2>Notes</h2>",
-        '<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>",
+        '<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in report.notes) + "</ul>",
         "<h2>Summary</h2>",
         "<p>Best first by mean final validation loss over the seeds that trained to the end.</p>",
-        summary_html(rows),
+        summary_html(report.rows),
         "<h2>Claims</h2>",
         "<p>Each expected effect, judged from these runs (Welch's t-test, alpha 0.05).</p>",
-        claims_html(claims),
-        *recommendation_html(recommend(study, rows)),
+        claims_html(report.claims),
+        *recommendation_html(report.recommendation),
         "<h2>Figures</h2>",
-        *(figure_html(name, path) for name, path in figures.items()),
+        *(figure_html(name, path) for name, path in report.figures.items()),
     ]
     if task.get("info"):
         parts += ["<h2>Task details</h2>", _mapping_table(task["info"])]
@@ -180,21 +175,3 @@ def render_html(study: Study, rows: Sequence[dict[str, Any]], claims: Sequence[C
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(study.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
-
-def write_report(directory: str | Path, *, study: Study | None = None, rows: Sequence[dict[str, Any]] | None = None,
-                 claims: Sequence[Claim] | None = None, figures: Mapping[str, Path] | None = None) -> Path:
-    """Write ``directory/report.html`` and return its path.
-
-    Whatever is not given is computed from the store in ``directory`` (figures are written to
-    ``directory/figures``). Raises :class:`~lrlab.errors.ConfigError` when there is nothing to report.
-    """
-    directory = Path(directory)
-    study = load_study(directory) if study is None else study
-    rows = summary_rows(study) if rows is None else rows
-    claims = evaluate_claims(study) if claims is None else claims
-    figures = make_figures(study, directory, rows) if figures is None else figures
-    path = directory / REPORT_NAME
-    page = render_html(study, rows, claims, figures, report_notes(study, rows))
-    with replacing(path) as tmp:  # a failed write (a full disk) leaves the earlier report as it was
-        tmp.write_text(page, encoding="utf-8")
-    return path

@@ -1,7 +1,7 @@
 """The LR range test's figure: loss against LR on a log axis, the band over seeds, each suggestion marked.
 
-A pure function of a :class:`lrlab.finder.FinderResult`; matplotlib is drawn on an Agg canvas (no pyplot
-state), as in :mod:`lrlab.plotting`.
+A pure function of a :class:`~lrlab.finder.curves.FinderResult` (no torch); matplotlib is drawn on an Agg
+canvas (no pyplot state), as in :mod:`lrlab.plotting`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from lrlab.finder import FinderResult
+from lrlab.finder.curves import FinderResult
 
 __all__ = ["plot_finder"]
 
