@@ -40,8 +40,10 @@ from lrlab.report import (
     summary_rows,
     summary_table,
 )
+from lrlab.report.summary import RANKING_RULE
 from lrlab.runs import RunMetrics
 from lrlab.store import Store
+from lrlab.tune import GridPoint, tune_result
 
 EPOCHS = 6
 STEPS_PER_EPOCH = 8
@@ -233,6 +235,34 @@ def test_all_diverged_schedule_ranks_last_and_loses_its_claim(tmp_path):
     assert decay.verdict == CONTRADICTED and "diverged" in decay.observed
     result = make_report(tmp_path)
     assert any("Every run diverged for: hot" in n for n in result.notes)
+
+
+def test_a_mostly_diverged_schedule_never_ranks_first_on_its_survivors(tmp_path):
+    fill_store(tmp_path, {
+        "steady": ("constant()", losses_runs([0.6, 0.62, 0.61, 0.6, 0.61])),
+        "lucky": ("cosine()", [fake_run(0.1), *(fake_run(0.1, diverge_epoch=2) for _ in range(4))]),
+    })
+    rows = summary_rows(load_study(tmp_path))
+    assert [r["schedule"] for r in rows] == ["steady", "lucky"]  # 0.1 beats 0.6, but 4 of 5 seeds diverged
+    assert rows[1]["rank"] == 2 and rows[1]["final_val_loss_mean"] == pytest.approx(0.1)
+    assert any(RANKING_RULE in n for n in make_report(tmp_path).notes)
+
+
+def test_each_schedule_at_its_own_peak_lr_is_shown_with_the_sensitivity_figure(tmp_path):
+    fill_store(tmp_path, {"constant": ("constant()", losses_runs([0.6, 0.62])),
+                          "cosine": ("cosine()", losses_runs([0.5, 0.52]))},
+               horizon={"total_steps": 50, "steps_per_epoch": 10, "base_lr": 0.1, "beta2": None})
+    with Store(tmp_path) as store:
+        store.set_meta("config", {**store.meta("config"), "peak_lr": "tune", "peak_lrs": {"cosine": 0.3}})
+        grid = tune_result([GridPoint(0.1, (0.7, 0.71)), GridPoint(0.3, (0.5, 0.52)), GridPoint(1.0, (0.9, 0.95))])
+        store.set_meta("tuned", {"cosine": grid.to_dict(), "constant": grid.to_dict()})
+    result = make_report(tmp_path)
+    assert {r["schedule"]: r["peak_lr"] for r in result.rows} == {"cosine": 0.3, "constant": 0.1}
+    assert "lr_sensitivity" in result.figures and result.figures["lr_sensitivity"].read_bytes()[:4] == b"\x89PNG"
+    assert any("claims compare the schedules at their tuned peaks" in n for n in result.notes)
+    assert "lr=0.3 " in result.recommendation.code or "base_lr=0.3" in result.recommendation.code
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["rank", "schedule", "spec", "peak_lr"]
 
 
 def test_epochs_to_target_in_summary_and_onecycle_claim(full_report):

@@ -13,6 +13,7 @@ import pytest
 from lrlab.config import parse_config
 from lrlab.report import make_report
 from lrlab.runner import plan_sweep, run_sweep
+from lrlab.tune import GridPoint, tune_result
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # a closed network: no background connections, no first-run or sync chatter
@@ -43,7 +44,10 @@ def test_report_opens_offline_in_headless_chromium_with_every_figure(tmp_path: P
     out = tmp_path / "results"
     with plan_sweep(config, out) as sweep:
         run_sweep(sweep)
+        grid = tune_result([GridPoint(0.03, (0.7, 0.72), (0.8, 0.8)), GridPoint(0.1, (0.5, 0.52), (0.9, 0.9))])
+        sweep.store.set_meta("tuned", {"constant": grid.to_dict()})  # as compare --peak-lr tune stores it
     report = make_report(out)
+    assert "lr_sensitivity" in report.figures
     harness = tmp_path / "harness.html"
     harness.write_text(HARNESS.format(src=report.html.as_uri()))
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",

@@ -112,6 +112,15 @@ class Study:
     epochs: int = 0
     target_acc: float | None = None
     notes: tuple[str, ...] = field(default=())
+    tuned: dict[str, Any] | None = None  # compare --peak-lr tune: schedule name -> its grid (TuneResult.to_dict)
+
+    def peak_lr_of(self, name: str) -> float | None:
+        """The peak LR (the optimizer's LR) schedule ``name`` ran at: its own (``peak_lrs``, tuned or set), else
+        the one every schedule shared (None when the store does not say)."""
+        own = (self.config.get("peak_lrs") or {}).get(name)
+        if own is not None:
+            return float(own)
+        return None if not self.horizon else float(self.horizon["base_lr"])
 
     @property
     def has_accuracy(self) -> bool:
@@ -183,6 +192,7 @@ def load_study(directory: str | Path) -> Study:
         task = store.meta("task") or {}
         env = store.meta("env") or {}
         peak_lr = store.meta("peak_lr")
+        tuned = store.meta("tuned")
         horizon = store.meta("horizon")
         records = store.runs()
         finished = [r for r in records if r.status in ("done", "diverged")]
@@ -214,8 +224,8 @@ def load_study(directory: str | Path) -> Study:
     epochs = max(int(config.get("epochs") or 0), longest)
     target = config.get("target_acc")
     return Study(directory=directory, config=config, task=task, env=env, peak_lr=peak_lr, schedules=schedules,
-                 horizon=horizon, running=running, epochs=epochs, target_acc=None if target is None else float(target),
-                 notes=tuple(notes))
+                 horizon=horizon, tuned=tuned, running=running, epochs=epochs,
+                 target_acc=None if target is None else float(target), notes=tuple(notes))
 
 
 def epoch_matrix(runs: tuple[RunSeries, ...], metric: str, epochs: int) -> np.ndarray:

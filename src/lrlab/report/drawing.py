@@ -26,7 +26,9 @@ from typing import Any
 from lrlab.plotting import any_script
 from lrlab.report.data import Study
 from lrlab.report.figures import plot_final, plot_lr, plot_lr_finder, plot_train_loss, plot_val_metric
+from lrlab.report.sensitivity import plot_sensitivity
 from lrlab.report.summary import summary_rows
+from lrlab.tune import TuneResult
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -45,6 +47,8 @@ def _draw(name: str, rows: Sequence[dict[str, Any]] | None = None) -> Path:
         return plot_val_metric(study, name, path)
     if name == "final":
         return plot_final(study, rows, path)
+    if name == "lr_sensitivity":
+        return plot_sensitivity({n: TuneResult.from_dict(grid) for n, grid in (study.tuned or {}).items()}, path)
     return plot_lr_finder(study, path)
 
 
@@ -92,6 +96,8 @@ class FigureDrawing:
         self.names = ["lr", "train_loss", "val_loss", *(["val_acc"] if study.has_accuracy else []), "final"]
         if isinstance(study.peak_lr, dict) and "finder" in study.peak_lr:  # compare --peak-lr auto
             self.names.append("lr_finder")
+        if study.tuned:  # compare --peak-lr tune
+            self.names.append("lr_sensitivity")
         _drawing = (study, Path(directory) / "figures")
         workers = _workers(len(self.names))
         self._pool = None if workers == 1 else ProcessPoolExecutor(

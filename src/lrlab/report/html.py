@@ -33,6 +33,8 @@ _CAPTIONS = {
              "95% confidence interval.",
     "lr_finder": "(f) The LR range test that chose the peak LR: loss against LR over seeds, each suggestion and "
                  "the recommended interval.",
+    "lr_sensitivity": "(g) LR sensitivity: each schedule's final validation loss (and accuracy) against its peak "
+                      "LR, over its tuning grid (mean and seed range); a flat curve forgives a wrong LR.",
 }
 
 _CSS = """
@@ -168,6 +170,10 @@ def render_html(report: Report) -> str:
     if study.peak_lr is not None:
         peak = study.peak_lr if isinstance(study.peak_lr, Mapping) else {"peak_lr": study.peak_lr}
         parts += ["<h2>Peak learning rate</h2>", _mapping_table({k: v for k, v in peak.items() if k != "finder"})]
+    if study.tuned:
+        parts += ["<h2>Tuned peak learning rates</h2>", _mapping_table(
+            {name: f"{grid['peak_lr']:.3g} (good region {grid['good_region'][0]:.3g} – {grid['good_region'][1]:.3g}, "
+                   f"{len(grid['points'])} grid LRs)" for name, grid in study.tuned.items()})]
     config = yaml.safe_dump(study.config, sort_keys=False, allow_unicode=True) if study.config else "(none stored)"
     parts += ["<h2>Config</h2>", f"<pre>{_e(config)}</pre>", "<h2>Environment</h2>", _environment_html(study)]
     body = "\n".join(parts)

@@ -10,7 +10,7 @@ drop-in of the same name) is given too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -145,6 +145,8 @@ def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA
         text += (f" At {len(study.seeds)} seeds it is not distinguishable from {', '.join(f'“{t}”' for t in ties)}"
                  f" (Welch p > {alpha}): any of them is as good on this evidence.")
     horizon = _horizon(study)
+    if horizon is not None and study.peak_lr_of(best) is not None:  # the schedule's own peak LR, where it had one
+        horizon = replace(horizon, base_lr=study.peak_lr_of(best))
     if horizon is None:
         return Recommendation(best, spec, ties, text, f"# build({spec!r}, Horizon(...)): the run's length is not "
                               "stored in this results directory", None)

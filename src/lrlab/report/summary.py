@@ -1,4 +1,8 @@
-"""The summary: one row per schedule with final metrics over seeds, ranked best first by final validation loss.
+"""The summary: one row per schedule with final metrics over seeds, ranked best first.
+
+The ranking rule (:data:`RANKING_RULE`): first by the share of seeds that diverged (each a failure), then by
+the mean final validation loss of the runs that trained to the end; so a schedule whose seeds mostly diverged
+never ranks first on the mean of its survivors.
 
 Means, standard deviations (ddof=1) and 95% CIs are over the runs that trained to the end; diverged runs
 are excluded from them and counted in ``diverged``. ``epochs_to_target_mean`` is the mean over the runs
@@ -22,11 +26,15 @@ from lrlab.report.files import replacing
 from lrlab.report.stats import describe, epochs_to_target
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "rank", "schedule", "spec", "seeds", "diverged",
+    "rank", "schedule", "spec", "peak_lr", "seeds", "diverged",
     "final_val_loss_mean", "final_val_loss_std", "final_val_loss_ci_low", "final_val_loss_ci_high",
     "final_val_acc_mean", "final_val_acc_std", "final_val_acc_ci_low", "final_val_acc_ci_high",
     "best_val_acc_mean", "epochs_to_target_mean", "epochs_to_target_reached", "wall_s_mean",
 )
+
+
+RANKING_RULE = ("Schedules are ranked by the share of their seeds that diverged (each a failure), then by the "
+                "mean final validation loss of the runs that trained to the end.")
 
 
 def _value(x: float) -> float | None:
@@ -34,9 +42,9 @@ def _value(x: float) -> float | None:
 
 
 def summary_rows(study: Study) -> list[dict[str, Any]]:
-    """One dict per schedule (keys :data:`SUMMARY_COLUMNS`), best first by mean final validation loss.
+    """One dict per schedule (keys :data:`SUMMARY_COLUMNS`), best first by :data:`RANKING_RULE`.
 
-    Schedules without any run trained to the end (all diverged) come last, in display order.
+    Schedules without any run trained to the end (all diverged) come last, in display order, unranked.
     """
     rows = []
     for sched in study.schedules.values():
@@ -45,7 +53,8 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
         acc = describe(sched.final_val_acc())
         best = describe([r.best_val_acc for r in done])
         row: dict[str, Any] = {
-            "rank": None, "schedule": sched.name, "spec": sched.spec, "seeds": len(sched.runs),
+            "rank": None, "schedule": sched.name, "spec": sched.spec, "peak_lr": study.peak_lr_of(sched.name),
+            "seeds": len(sched.runs),
             "diverged": len(sched.diverged),
             "final_val_loss_mean": _value(loss.mean), "final_val_loss_std": _value(loss.std),
             "final_val_loss_ci_low": _value(loss.ci_low), "final_val_loss_ci_high": _value(loss.ci_high),
@@ -61,7 +70,8 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
             row["epochs_to_target_reached"] = len(hits)
             row["epochs_to_target_mean"] = _value(describe(hits).mean)
         rows.append(row)
-    rows.sort(key=lambda r: (r["final_val_loss_mean"] is None, r["final_val_loss_mean"] or 0.0))
+    rows.sort(key=lambda r: (r["final_val_loss_mean"] is None, r["diverged"] / max(r["seeds"], 1),
+                             r["final_val_loss_mean"] or 0.0))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank if row["final_val_loss_mean"] is not None else None
     return rows
@@ -109,10 +119,13 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
     """A rich table of the rows for the terminal (user strings are shown literally, never as markup)."""
     has_acc = any(r.get("final_val_acc_mean") is not None for r in rows)
     has_target = any(r.get("epochs_to_target_reached") is not None for r in rows)
+    own_lrs = len({r.get("peak_lr") for r in rows}) > 1
     table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("schedule")
     table.add_column("spec", overflow="fold")
+    if own_lrs:
+        table.add_column("peak LR", justify="right")
     table.add_column("seeds", justify="right")
     table.add_column("diverged", justify="right")
     table.add_column("final val loss", justify="right")
@@ -126,6 +139,7 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
     for row in rows:
         cells: list[str | Text] = [
             "–" if row["rank"] is None else str(row["rank"]), Text(str(row["schedule"])), Text(str(row["spec"])),
+            *([fmt(row.get("peak_lr"), 3)] if own_lrs else []),
             str(row["seeds"]), str(row["diverged"]), fmt_mean(row, "final_val_loss"), fmt_ci(row, "final_val_loss"),
         ]
         if has_acc:
@@ -156,7 +170,13 @@ def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
     if all_diverged:
         notes.append(f"Every run diverged for: {', '.join(all_diverged)}; they have no final metrics and rank last.")
     if any(r["diverged"] for r in rows):
-        notes.append("Diverged runs are excluded from means, spreads and CIs, and counted in the 'diverged' column.")
+        notes.append("Diverged runs are excluded from means, spreads and CIs, and counted in the 'diverged' column. "
+                     + RANKING_RULE)
+    if study.tuned:
+        picks = ", ".join(f"{name} {grid['peak_lr']:.3g}" for name, grid in study.tuned.items())
+        notes.append(f"Each schedule ran at its own peak LR, the best of a grid of real runs on held-out seeds "
+                     f"(compare --peak-lr tune: {picks}; figure lr_sensitivity): the claims compare the schedules "
+                     "at their tuned peaks, not at one shared LR.")
     if not study.has_accuracy:
         notes.append("This task records no accuracy: accuracy columns, the accuracy figure and time-to-target are "
                      "left out.")
