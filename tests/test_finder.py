@@ -21,6 +21,7 @@ from torch import nn
 import lrlab.finder.curves
 from lrlab.batched import MIN_MEMBERS
 from lrlab.finder import (
+    METHODS,
     FinderResult,
     LRCurve,
     combine_suggestions,
@@ -357,10 +358,23 @@ def test_combine_suggestions_takes_the_median_over_seeds_and_methods() -> None:
               for shift in (-2.2, -2.0, -1.8)]
     rec = combine_suggestions(curves)
     picks = [v for seed in rec.per_seed for v in seed.values()]
-    assert len(picks) == 9 and rec.low == min(picks) and rec.high == max(picks)
+    assert len(picks) == 9
+    assert (rec.low, rec.high) == pytest.approx(10 ** np.percentile(np.log10(picks), [25, 75]), rel=1e-9)
+    assert min(picks) <= rec.low and rec.high <= max(picks)
     assert rec.lr == pytest.approx(10 ** np.median(np.log10(picks)), rel=1e-9)
     assert rec.low <= rec.lr <= rec.high
     assert rec.per_method["steepest"] == pytest.approx(1e-2, rel=1e-9)  # the middle seed's
+
+
+def test_one_bad_pick_does_not_stretch_the_interval() -> None:
+    # seen on a user's task: one seed's steepest slope at the very start of its sweep (3e-6) gave an interval of
+    # 3.2e-6 – 0.017 around a pick of 0.0107
+    curves = [synthetic(GRID, 2.5 - 1.5 * sigmoid((GRID - shift) / 0.3) + 3 * np.clip(GRID - shift - 1, 0, None))
+              for shift in (-2.2, -2.0, -1.8)]
+    good = combine_suggestions(curves)
+    bad = combine_suggestions(curves, {**METHODS, "astray": lambda c: 3e-6 if c is curves[0] else good.lr})
+    assert min(v for seed in bad.per_seed for v in seed.values()) == 3e-6
+    assert bad.low > good.lr / 10 and bad.high < good.lr * 10
 
 
 def test_combine_suggestions_skips_a_method_a_curve_is_too_short_for() -> None:

@@ -119,8 +119,9 @@ def combine_suggestions(curves: Sequence[LRCurve], methods: dict[str, Callable[[
                         ) -> Recommendation:
     """Combine suggestion ``methods`` (default :data:`METHODS`) over the ``curves`` (one per seed).
 
-    Each method reads each curve; the LR is the median of all those picks in log space (robust to one method
-    or one seed going astray), and the interval is their range.
+    Each method reads each curve; the LR is the median of all those picks in log space, and the interval is
+    their interquartile range in log space (both robust to one method or one seed going astray: a steepest-slope
+    pick at the very start of one sweep does not stretch the interval over decades).
 
     Raises:
         ValueError: no curves, or no method could read any curve.
@@ -150,7 +151,8 @@ def combine_suggestions(curves: Sequence[LRCurve], methods: dict[str, Callable[[
     for name in methods:
         values = [picks[name] for picks in per_seed if picks[name] is not None]
         per_method[name] = _median_lr([v for v in values if v is not None]) if values else None
-    return Recommendation(_median_lr(everything), min(everything), max(everything), per_method, tuple(per_seed))
+    low, high = 10 ** np.percentile(np.log10(everything), [25, 75])
+    return Recommendation(_median_lr(everything), float(low), float(high), per_method, tuple(per_seed))
 
 
 def describe(result: FinderResult, total_steps: int | None = None) -> str:
