@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from lrlab.finder import find_lr_for_task
-from lrlab.report.stats import compare as welch
 from lrlab.runs import RunSpec
+from lrlab.stats import compare as welch
 from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import train
 

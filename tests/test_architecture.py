@@ -64,6 +64,11 @@ def imports_of(name: str) -> set[str]:
                 target = target.rpartition(".")[0]
             if target != name:
                 found.add(target)
+            # importing a.b.c first runs the package a.b's __init__: an edge too, unless a.b contains this module
+            parent = target.rpartition(".")[0]
+            while parent in MODULES and not name.startswith(parent + "."):
+                found.add(parent)
+                parent = parent.rpartition(".")[0]
     return found
 
 

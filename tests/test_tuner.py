@@ -18,7 +18,7 @@ from lrlab.cli import main
 from lrlab.config import parse_config
 from lrlab.errors import ConfigError
 from lrlab.runner import open_store
-from lrlab.store import STORE_NAME, Store
+from lrlab.store import Store, StoreError
 from lrlab.tune import TuneResult
 from lrlab.tuner import Bracket, grid_name, tune_schedule
 
@@ -77,10 +77,12 @@ def test_a_tuning_killed_mid_grid_resumes_without_retraining_finished_points(tmp
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            if (tmp_path / STORE_NAME).exists():
+            try:
                 runs = Store(tmp_path, readonly=True).runs()
-                if sum(r.status == "done" for r in runs) >= 2 and any(r.status == "running" for r in runs):
-                    break
+            except StoreError:  # not created yet, or its tables not yet
+                continue
+            if sum(r.status == "done" for r in runs) >= 2 and any(r.status == "running" for r in runs):
+                break
         os.killpg(process.pid, signal.SIGKILL)
     finally:
         process.wait()

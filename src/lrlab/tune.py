@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrlab.report.stats import compare
+from lrlab.stats import compare
 
 __all__ = ["GRID_PER_DECADE", "GridPoint", "TuneResult", "lr_grid", "rank_key", "tune_result", "widen",
            "within_noise"]

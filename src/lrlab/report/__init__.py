@@ -17,7 +17,6 @@ from lrlab.report.contents import Report
 from lrlab.report.data import RunSeries, ScheduleRuns, Study, epoch_matrix, load_study
 from lrlab.report.drawing import FigureDrawing, make_figures
 from lrlab.report.html import render_html
-from lrlab.report.stats import Comparison, Summary, cohens_d, compare, describe, epochs_to_target
 from lrlab.report.summary import (
     SUMMARY_COLUMNS,
     report_notes,
@@ -25,6 +24,7 @@ from lrlab.report.summary import (
     summary_table,
     write_summary_csv,
 )
+from lrlab.stats import Comparison, Summary, cohens_d, compare, describe, epochs_to_target
 
 __all__ = [
     "CONTRADICTED",

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrlab.report.data import ScheduleRuns, Study
-from lrlab.report.stats import Comparison, censored_epochs, compare, effect_size_label, epochs_to_target
+from lrlab.stats import Comparison, censored_epochs, compare, effect_size_label, epochs_to_target
 
 SUPPORTED = "supported"
 CONTRADICTED = "contradicted"

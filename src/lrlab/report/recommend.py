@@ -17,9 +17,9 @@ import numpy as np
 
 from lrlab.errors import ConfigError
 from lrlab.report.data import Study
-from lrlab.report.stats import compare
 from lrlab.schedules import Constant, Cosine, Exponential, OneCycle, Step
 from lrlab.spec import Horizon, Plan, build
+from lrlab.stats import compare
 
 ALPHA = 0.05
 

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from lrlab.report.data import Study
 from lrlab.report.files import replacing
-from lrlab.report.stats import describe, epochs_to_target
+from lrlab.stats import describe, epochs_to_target
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "rank", "schedule", "spec", "peak_lr", "seeds", "diverged",
