@@ -1,5 +1,10 @@
-"""Evidence for the LR range test (issue 5): does the finder's LR, used as OneCycle's max_lr, train as well as
-the best peak LR of a grid?
+"""Evidence for the LR range test (issue 5) and for ``tune-lr`` (issue 12): does the finder's LR, or tune-lr's
+pick, used as OneCycle's max_lr, train as well as the best peak LR of a fine grid?
+
+tune-lr runs as ``lrlab tune-lr --schedule onecycle()`` would: its own grid (4 per decade over the finder's bracket,
+widened at an edge), 3 seeds held out from the fine grid's (1000..1002), as batched sweeps; its pick is then
+trained with the fine grid's seeds like every other candidate. Its cost (runs, seconds) is printed beside the
+fine grid's.
 
 For each task: run the finder (3 seeds, its defaults), then train ``onecycle(max_lr=X)`` for every X of a
 log-spaced grid and for the finder's LR, ``--seeds`` seeds each. Judged on three metrics, each against its own
@@ -26,19 +31,22 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lrlab.config import parse_config
 from lrlab.finder import find_lr_for_task
 from lrlab.runs import RunSpec
 from lrlab.stats import compare as welch
 from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import train
+from lrlab.tuner import bracket_from, tune_schedule
 
 DEFAULT_TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
 CHARLM = "charlm-transformer"
@@ -130,9 +138,16 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
     if figures is not None:
         from lrlab.finder import plot_finder
         plot_finder(result, figures / f"{title.replace(', ', '-').replace(':', '_')}.png")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tune_dir:
+        opt = {} if optimizer is None else {k: v for k, v in asdict(optimizer).items() if k != "lr"}
+        config = parse_config({"task": name, "epochs": epochs, "optimizer": opt})
+        tuned = tune_schedule(config, "onecycle()", tune_dir, bracket_from(rec), seeds=range(1000, 1003))
+    tune_s, tune_runs = time.perf_counter() - start, 3 * len(tuned.points)
     low, high = GRIDS[(optimizer or task.optimizer).name]
     grid = [float(v) for v in np.logspace(low, high, (high - low) * per_decade + 1)]
-    picks = {"**finder**": rec.lr, **{m: v for m, v in rec.per_method.items() if v is not None}}
+    picks = {"**finder**": rec.lr, "**tune-lr**": tuned.peak_lr,
+             **{m: v for m, v in rec.per_method.items() if v is not None}}
     lrs = list(dict.fromkeys([*grid, *picks.values()]))  # a pick equal to another LR is trained once
     start = time.perf_counter()
     jobs = {(i, seed): pool.submit(_one_run, name, lr, seed, epochs, optimizer) for i, lr in enumerate(lrs)
@@ -175,7 +190,9 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
         "",
         f"Finder: 3 sweeps of {result.settings['num_steps']} updates from {result.settings['min_lr']:g} to "
         f"{result.settings['max_lr']:g}, {finder_s:.1f} s; recommended **{rec.lr:.3g}** "
-        f"(interval {rec.low:.3g} – {rec.high:.3g}; per method: {per_method}). Training: {train_s:.0f} s.",
+        f"(interval {rec.low:.3g} – {rec.high:.3g}; per method: {per_method}). tune-lr: {tuned.line()}, "
+        f"{tune_runs} runs in {tune_s:.0f} s. The fine grid: {len(grid) * seeds} runs; all training here "
+        f"(grid and picks): {train_s:.0f} s.",
         "",
         "| run | OneCycle max_lr | " + " | ".join(m.label + " (mean ± std)" for m in METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
@@ -194,7 +211,9 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
         *([f"- **the best grid point is at the grid's edge** for: {', '.join(edges)}"] if edges else []),
         "",
     ])
-    summary = (f"| {title} | {rec.lr:.3g} ({rec.low:.3g} – {rec.high:.3g}) | "
+    summary = (f"| {title} | {rec.lr:.3g} ({rec.low:.3g} – {rec.high:.3g}) | {tuned.peak_lr:.3g}: "
+               f"{yes(loss, tuned.peak_lr)} (p = {verdict(loss, tuned.peak_lr)[0]:.2g}); {tune_runs} runs, "
+               f"{tune_s:.0f} s vs grid {len(grid) * seeds} runs | "
                + " | ".join(f"{grid[best[m.label]]:.3g}; {yes(m, rec.lr)} (p = {verdict(m, rec.lr)[0]:.2g})"
                             for m in METRICS)
                + " | " + ", ".join(f"{label} {yes(loss, lr)}" for label, lr in list(picks.items())[1:])
@@ -227,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             print(section, flush=True)
             rows.append(row)
     print("Summary (each metric: best grid point; is the finder within noise of it?):\n")
-    print("| task | finder's LR (interval) | " + " | ".join(m.label for m in METRICS)
+    print("| task | finder's LR (interval) | tune-lr's pick: within noise on final val loss?; its cost | "
+          + " | ".join(m.label for m in METRICS)
           + " | each method's pick, by final val loss | any grid LR good on final loss and acc? |")
-    print("|---|---|" + "---|" * (len(METRICS) + 2))
+    print("|---|---|---|" + "---|" * (len(METRICS) + 2))
     print("\n".join(rows) + "\n")
     print(f"total: {time.perf_counter() - start:.0f} s")
     return 0

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrlab.config import Experiment, ExperimentConfig
 from lrlab.report.files import replacing
@@ -23,6 +23,9 @@ from lrlab.report.sensitivity import SENSITIVITY_NAME, plot_sensitivity
 from lrlab.runner import plan_sweep, run_sweep
 from lrlab.store import STORE_NAME, Store
 from lrlab.tune import GridPoint, TuneResult, lr_grid, tune_result, widen
+
+if TYPE_CHECKING:
+    from lrlab.finder import Recommendation
 
 TUNE_NAME = "tune.json"
 #: ``compare --peak-lr tune`` tunes on seeds 1000, 1001, ...: held out from the verdict's seeds 0..N-1
@@ -39,15 +42,19 @@ class Bracket:
 
 
 def range_test_bracket(experiment: Experiment, seeds: Sequence[int]) -> Bracket:
-    """The LR range test's bracket for ``experiment``'s task and optimizer: its interval, clipped to a decade
-    either side of its pick and widened to at least a factor 3 either side (one bad seed cannot stretch it over
-    decades; the grid widens itself where the optimum lies beyond)."""
+    """The LR range test's bracket (:func:`bracket_from`) for ``experiment``'s task and optimizer."""
     from lrlab.finder import find_lr_for_task
 
     config = experiment.config
     result = find_lr_for_task(experiment.task, seeds=seeds, batch_size=config.batch_size, epochs=config.epochs,
                               optimizer=experiment.optimizer)
-    rec = result.recommendation
+    return bracket_from(result.recommendation)
+
+
+def bracket_from(rec: Recommendation) -> Bracket:
+    """A range test's recommendation as the grid's first bracket: its interval, clipped to a decade either side
+    of its pick and widened to at least a factor 3 either side (the grid widens itself where the optimum lies
+    beyond)."""
     low = min(max(rec.low, rec.lr / 10), rec.lr / 3)
     high = max(min(rec.high, rec.lr * 10), rec.lr * 3)
     return Bracket(low, high, f"LR range test (pick {rec.lr:.3g}, interval {rec.low:.3g} – {rec.high:.3g})")
