@@ -216,38 +216,51 @@ def test_an_unreachable_address_is_one_line(tmp_path: Path, monkeypatch: pytest.
 # ---- stopping a driver that started its own cluster -------------------------------------------------------
 
 
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in map(int, path.read_text().split()):
-            found |= {child} | descendants(child)
+def session(sid: int) -> set[int]:
+    """The live processes of session ``sid``: a driver started in a session of its own, and all it started."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def start_dask_compare(out: Path, epochs: int, seeds: int = 2, until: str = "running") -> subprocess.Popen:
+    """``lrlab compare --backend dask`` (its own local cluster), once a run is stored with status ``until``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lrlab", "compare", "--task", "digits-mlp", "--epochs", str(epochs), "--seeds",
+         str(seeds), "--schedules", "constant()", "--trainer", "sequential", "--backend", "dask", "--out", str(out),
+         "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (out / "lrlab.sqlite").exists() and any(r.status == until for r in Store(out).runs()):
+            break
+    assert len(session(process.pid)) > 1, "no worker process started"
+    return process
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def assert_no_process_left(sid: int) -> None:
+    deadline = time.monotonic() + 10
+    while session(sid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = session(sid)
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftover, "a cluster process outlived the driver"
+
+
+@pytest.mark.parametrize(("sig", "code"), [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
+                                           (signal.SIGTERM, 143)])
 def test_a_signal_stops_a_dask_sweep_keeps_its_runs_and_leaves_no_cluster_process(
         tmp_path: Path, sig: signal.Signals, code: int) -> None:
     pytest.importorskip("distributed")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lrlab", "compare", "--task", "digits-mlp", "--epochs", "300", "--seeds", "2",
-         "--schedules", "constant()", "--trainer", "sequential", "--backend", "dask", "--out", str(tmp_path),
-         "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    workers: set[int] = set()
+    process = start_dask_compare(tmp_path, epochs=300)
     try:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:  # until a run is stored as running
-            time.sleep(0.1)
-            workers |= descendants(process.pid)
-            if (tmp_path / "lrlab.sqlite").exists() and any(r.status == "running" for r in Store(tmp_path).runs()):
-                break
-        assert workers, "no worker process started"
         os.kill(process.pid, sig)  # the driver only, as `kill` or a job scheduler does
         _, err = process.communicate(timeout=60)
     finally:
@@ -257,10 +270,27 @@ def test_a_signal_stops_a_dask_sweep_keeps_its_runs_and_leaves_no_cluster_proces
     assert process.returncode == code, err[-2000:]
     assert err.strip().splitlines()[-1] == "interrupted: 0 runs stored; run the same command to resume"
     assert "Traceback" not in err
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    leftover = [pid for pid in workers if alive(pid)]
-    for pid in leftover:
-        os.kill(pid, signal.SIGKILL)
-    assert not leftover, "a cluster process outlived the driver"
+    assert_no_process_left(process.pid)
+
+
+@pytest.mark.slow
+def test_a_killed_dask_driver_takes_its_cluster_with_it_and_a_rerun_resumes(tmp_path: Path, cluster: str,
+                                                                             one_thread: None) -> None:
+    process = start_dask_compare(tmp_path / "out", epochs=10, seeds=6, until="done")
+    os.kill(process.pid, signal.SIGKILL)  # the driver alone: its local cluster's workers must not linger
+    process.communicate()
+    assert_no_process_left(process.pid)
+    before = {(r.schedule, r.seed): r for r in Store(tmp_path / "out").runs() if r.status == "done"}
+    assert 0 < len(before) < 6
+
+    resumed = parse_config({"task": "digits-mlp", "epochs": 10, "seeds": 6, "trainer": "sequential",
+                            "schedules": {"constant()": "constant()"}, "backend": "dask", "address": cluster})
+    with plan_sweep(resumed, tmp_path / "out") as sweep:
+        assert len(sweep.pending) == 6 - len(before)
+        run_sweep(sweep)
+    runs = stored(tmp_path / "out")
+    with Store(tmp_path / "out", readonly=True) as store:
+        after = {r.id: r for r in store.runs()}
+    assert all(after[r.id].wall_s == r.wall_s for r in before.values())  # kept, not retrained
+    sweep_into(tmp_path / "reference", resumed.model_copy(update={"backend": "local", "address": None}))
+    assert runs == stored(tmp_path / "reference")

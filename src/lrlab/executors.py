@@ -17,9 +17,11 @@ is handed back once, and the driver stores what it is handed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -181,8 +183,21 @@ class DaskExecutor:
                                           f"{len(futures[future])} runs, e.g. out of memory ({error})") from None
                 if on_done is not None:
                     on_done(futures[future], metrics)
+        except BaseException:
+            self._kill_local_workers()
+            raise
         finally:
             self.client.cancel(list(futures))
+
+    def _kill_local_workers(self) -> None:
+        """Stop our own cluster's workers at once (they hold nothing but unstored metrics): a graceful close
+        would wait seconds for the groups in flight. A cluster at an address is left to its owner."""
+        if self._cluster is None:
+            return
+        for nanny in self._cluster.workers.values():
+            if nanny.pid:
+                with contextlib.suppress(OSError):
+                    os.kill(nanny.pid, signal.SIGKILL)
 
     def close(self) -> None:
         client = getattr(self, "client", None)
