@@ -32,8 +32,7 @@ from lrlab.runs import RunMetrics, RunSpec
 if TYPE_CHECKING:
     from lrlab.tasks import Task
 
-__all__ = ["BACKENDS", "DaskExecutor", "Executor", "InProcess", "Job", "LocalProcesses", "WorkerLostError",
-           "open_executor", "train_group"]
+__all__ = ["BACKENDS", "DaskExecutor", "Executor", "InProcess", "Job", "LocalProcesses", "open_executor"]
 
 #: ``backend:`` values: ``local`` (this machine: in-process or forked workers), ``dask`` (a Dask cluster)
 BACKENDS = ("local", "dask")
@@ -47,10 +46,6 @@ OnStep = Callable[[int], None]
 OnDone = Callable[[list[int], list[RunMetrics]], None]
 
 
-class WorkerLostError(RuntimeError):
-    """A group of runs kept killing the worker processes training it (e.g. the out-of-memory killer)."""
-
-
 @dataclass(frozen=True)
 class Job:
     """What a sweep's groups share: the task (loaded, and by the name :func:`lrlab.tasks.load_task` takes, for
@@ -61,17 +56,6 @@ class Job:
     task_name: str
     runs: Sequence[RunSpec]
     trainer: str
-
-
-def train_group(task: Task, runs: Sequence[RunSpec], trainer: str, on_step: OnStep | None = None) -> list[RunMetrics]:
-    """Train ``runs``: one after another (``sequential``) or as one batched model (``vectorized``)."""
-    if trainer == "sequential":
-        from lrlab.trainer import train
-
-        return [train(task, run, on_step) for run in runs]
-    from lrlab.vectorized import train_many
-
-    return train_many(task, runs, on_step, max_members=len(runs))
 
 
 class Executor(Protocol):
@@ -98,6 +82,8 @@ class InProcess:
 
     def train(self, job: Job, groups: Sequence[list[int]], on_start: OnStart | None = None,
               on_step: OnStep | None = None, on_done: OnDone | None = None) -> None:
+        from lrlab.vectorized import train_group
+
         for group in groups:
             if on_start is not None:
                 on_start(group)
@@ -134,8 +120,8 @@ class DaskExecutor:
 
     Each group is one Dask task; the task is shipped by name and loaded once per worker process. A worker that
     dies has its task re-run elsewhere by Dask; a task that loses :data:`DASK_ALLOWED_FAILURES` workers stops the
-    sweep with :class:`WorkerLostError`. Raises :class:`ConfigError` when Dask is not installed or the address
-    cannot be reached.
+    sweep with :class:`lrlab.workers.WorkerLostError`. Raises :class:`ConfigError` when Dask is not installed or
+    the address cannot be reached.
     """
 
     def __init__(self, address: str | None = None, workers: int = 1) -> None:
@@ -166,6 +152,8 @@ class DaskExecutor:
               on_step: OnStep | None = None, on_done: OnDone | None = None) -> None:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
+
+        from lrlab.workers import WorkerLostError
 
         futures = {}
         for group in groups:
@@ -217,9 +205,11 @@ def _load_task(name: str) -> Task:
 
 def _train_named(task_name: str, runs: list[RunSpec], trainer: str) -> list[RunMetrics]:
     """A Dask task: train ``runs`` of the task called ``task_name`` (tiny models train fastest on one thread)."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        import torch
+    import torch
 
+    from lrlab.vectorized import train_group
+
+    if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
     return train_group(_load_task(task_name), runs, trainer)
 

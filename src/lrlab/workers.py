@@ -36,9 +36,9 @@ from typing import Any
 import torch
 
 from lrlab.batched import MIN_MEMBERS
-from lrlab.executors import WorkerLostError, train_group
 from lrlab.runs import RunMetrics, RunSpec
 from lrlab.tasks import Task
+from lrlab.vectorized import train_group
 
 __all__ = ["MAX_ATTEMPTS", "WorkerLostError", "process_count", "train_groups"]
 
@@ -49,6 +49,11 @@ _POLL_S = 0.2  # how often the parent reports progress while it waits (and so ho
 
 # (task, runs, trainer, steps done per worker slot): set before the workers fork, so nothing is pickled to them
 _FORKED: tuple[Task, list[RunSpec], str, Any] | None = None
+
+
+class WorkerLostError(RuntimeError):
+    """A group of runs lost :data:`MAX_ATTEMPTS` worker processes (killed, e.g. by the out-of-memory killer), or a
+    Dask task its allowed workers (:class:`lrlab.executors.DaskExecutor`)."""
 
 
 def process_count(runs: int) -> int:
@@ -73,7 +78,7 @@ def train_groups(task: Task, runs: Sequence[RunSpec], groups: Sequence[list[int]
                  on_start: Callable[[list[int]], None] | None = None,
                  on_done: Callable[[list[int], list[RunMetrics]], None] | None = None,
                  trainer: str = "vectorized") -> None:
-    """Train each group of ``runs`` (a list of indices) with ``trainer`` (:func:`lrlab.executors.train_group`:
+    """Train each group of ``runs`` (a list of indices) with ``trainer`` (:func:`lrlab.vectorized.train_group`:
     by default as one batched model), over ``processes`` processes.
 
     With ``processes <= 1`` the groups train one after another in this process; else each goes to the first
