@@ -198,7 +198,8 @@ def test_a_task_that_kills_every_worker_stops_the_sweep_in_one_line(
                  "constant()", "--trainer", "sequential", "--backend", "dask", "--address", cluster,
                  "--out", str(tmp_path / "out"), "--no-report"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and err[-1].startswith("lrlab: error: a Dask worker died 2 times on the same group of 1 runs")
+    assert code == 1 and err[-1].startswith(
+        "lrlab: error: the Dask workers training the same group of 1 runs kept dying, e.g. out of memory;")
     assert err[-1].endswith("0 runs stored; run the same command to resume")
 
 

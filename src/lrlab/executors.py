@@ -38,7 +38,8 @@ __all__ = ["BACKENDS", "DaskExecutor", "Executor", "InProcess", "Job", "LocalPro
 BACKENDS = ("local", "dask")
 #: how long to try reaching a Dask scheduler at ``--address`` before giving up, in seconds
 CONNECT_TIMEOUT_S = 10.0
-#: a Dask task whose worker died this many times stops the sweep (Dask's ``distributed.scheduler.allowed-failures``)
+#: in a local cluster, a Dask task whose worker died this many times stops the sweep (``allowed-failures`` + 1; a
+#: cluster at an address keeps its own setting, Dask's default 3 + 1)
 DASK_ALLOWED_FAILURES = 2
 
 OnStart = Callable[[list[int]], None]
@@ -167,8 +168,8 @@ class DaskExecutor:
                 try:
                     metrics = future.result()
                 except KilledWorker as error:
-                    raise WorkerLostError(f"a Dask worker died {DASK_ALLOWED_FAILURES} times on the same group of "
-                                          f"{len(futures[future])} runs, e.g. out of memory ({error})") from None
+                    raise WorkerLostError(f"the Dask workers training the same group of {len(futures[future])} runs "
+                                          "kept dying, e.g. out of memory") from error
                 if on_done is not None:
                     on_done(futures[future], metrics)
         except BaseException:
