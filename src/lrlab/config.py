@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from lrlab.errors import ConfigError, short_repr
 from lrlab.runs import RunSpec, horizon_for
@@ -80,7 +80,9 @@ class ExperimentConfig(BaseModel):
     the optimizer's LR, which every schedule's LR parameters default to (OneCycle's max_lr, a warmup's target,
     cosine's start); ``auto`` takes it from the LR range test (:mod:`lrlab.finder`), run once per results
     directory; ``tune`` gives every schedule its own peak LR, the best of a grid of real runs (``tune:``
-    says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR).
+    says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR). ``backend``
+    says where the runs train (:mod:`lrlab.executors`): ``local`` (this machine) or ``dask`` (the Dask scheduler at
+    ``address``, ``tcp://HOST:PORT``, else a local cluster); neither changes the results.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -98,6 +100,8 @@ class ExperimentConfig(BaseModel):
     divergence_factor: float = Field(default=10.0, gt=1)
     trainer: Literal["auto", "sequential", "vectorized"] = "auto"
     max_members: int | None = Field(default=None, ge=1)
+    backend: Literal["local", "dask"] = "local"
+    address: str | None = None
 
     @field_validator("seeds")
     @classmethod
@@ -118,6 +122,13 @@ class ExperimentConfig(BaseModel):
         if value is None or value in ("auto", "tune") or (isinstance(value, float) and 0 < value < math.inf):
             return value
         raise ValueError("expected a number > 0, 'auto' or 'tune'")
+
+    @field_validator("address")
+    @classmethod
+    def _address_needs_a_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("backend", "local") == "local":
+            raise ValueError("an address is for a cluster: expected backend 'dask' with it (--backend dask)")
+        return value
 
     @model_validator(mode="after")
     def _peak_lrs_valid(self) -> ExperimentConfig:
@@ -153,7 +164,7 @@ class ExperimentConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """The parts that must not change between a run and its resumption (what a results directory holds)."""
         return self.model_dump(exclude={"seeds", "schedules", "peak_lrs", "title", "target_acc", "trainer",
-                                        "max_members"})
+                                        "max_members", "backend", "address"})
 
 
 def _pydantic_error_line(error: ValidationError) -> str:

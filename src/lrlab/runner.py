@@ -322,21 +322,22 @@ def run_sweep(sweep: Sweep, on_start: Callable[[str, int, int], None] | None = N
               on_step: Callable[[int], None] | None = None) -> str:
     """Train every pending run of ``sweep`` and store it; return the trainer used and why.
 
-    Sequentially, each run is stored when it ends. Vectorized, the runs train in groups
-    (:func:`lrlab.vectorized.group_runs`, at most ``sweep.trainer.limit`` runs each) dealt over one forked
-    single-thread process per core (:mod:`lrlab.workers`), and each group is stored when it ends: an interrupt
-    or a kill loses only the runs in flight. ``on_start(label, done, total)`` is called before each run and as
-    each group starts and ends (``done`` counts the runs finished so far), ``on_step(step)`` as training
-    advances: hooks for a progress display.
+    The runs train through the executor of the config's ``backend`` (:func:`lrlab.executors.open_executor`):
+    sequentially, one run per group; vectorized, in groups (:func:`lrlab.vectorized.group_runs`, at most
+    ``sweep.trainer.limit`` runs each) dealt over the executor's slots (locally, one forked single-thread process
+    per core). Each group is stored here, by the driver alone, as it ends: an interrupt or a kill loses only the
+    runs in flight. ``on_start(label, done, total)`` is called as each group starts and ends (``done`` counts the
+    runs finished so far), ``on_step(step)`` as training advances where the executor reports it: hooks for a
+    progress display.
     """
     experiment, trainer, store = sweep.experiment, sweep.trainer, sweep.store
     if experiment is None or trainer is None or not sweep.pending:
         return "none: every run is already stored"
-    from lrlab.trainer import train
+    from lrlab.executors import Job, open_executor
     from lrlab.vectorized import group_runs
-    from lrlab.workers import train_groups
 
-    stored = sweep.config.model_dump()
+    config = sweep.config
+    stored = config.model_dump()
     if stored["target_acc"] is None:
         stored["target_acc"] = experiment.task.target_acc  # the task's default target for time-to-target
     store.set_meta("config", stored)
@@ -347,40 +348,42 @@ def run_sweep(sweep: Sweep, on_start: Callable[[str, int, int], None] | None = N
     store.set_meta("env", env)
     store.set_meta("trainer", {"name": trainer.name, "reason": trainer.reason})
     pending, total = sweep.pending, sweep.size.runs
-    done = total - len(pending)
-    if trainer.name == "sequential":
-        for name, run in pending:
-            if on_start is not None:
-                on_start(f"{name} seed {run.seed}", done, total)
-            run_id = store.start_run(name, run.schedule, run.seed, env)
-            store.finish_run(run_id, train(experiment.task, run, on_step))
-            done += 1
-        return f"{trainer.name} ({trainer.reason})"
     runs = [run for _, run in pending]
-    groups = group_runs(runs, trainer.limit, trainer.processes)
-    processes = min(trainer.processes, len(groups))
-    largest = max(len(g) for g in groups)
-    label = f"{len(runs)} runs in {_plural(len(groups), 'group')} of up to {largest}" + \
-        (f" in {processes} processes" if processes > 1 else "")
+    done = total - len(pending)
     ids: dict[int, int] = {}
+    executor = open_executor(config.backend, config.address, trainer.name, trainer.processes, len(runs))
+    try:
+        if trainer.name == "sequential":
+            groups = [[i] for i in range(len(runs))]
+            label, summary = None, f"{trainer.name} ({trainer.reason})"
+        else:
+            groups = group_runs(runs, trainer.limit, executor.slots)
+            slots = min(executor.slots, len(groups))
+            label = f"{len(runs)} runs in {_plural(len(groups), 'group')} of up to {max(len(g) for g in groups)}" + \
+                (f" in {slots} processes" if slots > 1 else "")
+            summary = (f"{trainer.name} ({trainer.reason}); trained as {label} (at most {trainer.limit} per group: "
+                       f"{trainer.limited_by})")
+        if config.backend != "local":
+            summary += f"; backend {config.backend}" + (f" at {config.address}" if config.address else "")
 
-    def started(group: list[int]) -> None:
-        for i in group:
-            ids[i] = store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env)
-        if on_start is not None:
-            on_start(label, done, total)
+        def started(group: list[int]) -> None:
+            for i in group:
+                ids[i] = store.start_run(pending[i][0], runs[i].schedule, runs[i].seed, env)
+            if on_start is not None:
+                on_start(label or f"{pending[group[0]][0]} seed {runs[group[0]].seed}", done, total)
 
-    def finished(group: list[int], results: list[RunMetrics]) -> None:
-        nonlocal done
-        for i, metrics in zip(group, results, strict=True):
-            store.finish_run(ids.pop(i), metrics)
-        done += len(group)
-        if on_start is not None and done < total:
-            on_start(label, done, total)
+        def finished(group: list[int], results: list[RunMetrics]) -> None:
+            nonlocal done
+            for i, metrics in zip(group, results, strict=True):
+                store.finish_run(ids.pop(i), metrics)  # a run is stored once: its id is gone after
+            done += len(group)
+            if on_start is not None and label is not None and done < total:
+                on_start(label, done, total)
 
-    train_groups(experiment.task, runs, groups, processes, on_step, started, finished)
-    return (f"{trainer.name} ({trainer.reason}); trained as {label} (at most {trainer.limit} per group: "
-            f"{trainer.limited_by})")
+        executor.train(Job(experiment.task, config.task, runs, trainer.name), groups, started, on_step, finished)
+    finally:
+        executor.close()
+    return summary
 
 
 def _plural(n: int, noun: str) -> str:

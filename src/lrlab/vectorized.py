@@ -214,6 +214,17 @@ def _member(task: Task, run: RunSpec) -> _Member:
 # ------------------------------------------------------------------------------------------------- trainer
 
 
+def train_group(task: Task, runs: Sequence[RunSpec], trainer: str,
+                on_step: Callable[[int], None] | None = None) -> list[RunMetrics]:
+    """Train ``runs`` with ``trainer``: ``sequential``, one after another (:func:`lrlab.trainer.train`), or
+    ``vectorized``, as one batched model (:func:`train_many`); the unit of work of every executor."""
+    if trainer == "sequential":
+        from lrlab.trainer import train
+
+        return [train(task, run, on_step) for run in runs]
+    return train_many(task, runs, on_step, max_members=len(runs))
+
+
 def train_many(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], None] | None = None,
                max_members: int | None = None) -> list[RunMetrics]:
     """Train every run of ``runs`` on ``task``; return their metrics, in order, as :func:`lrlab.trainer.train` would.

@@ -38,7 +38,7 @@ import torch
 from lrlab.batched import MIN_MEMBERS
 from lrlab.runs import RunMetrics, RunSpec
 from lrlab.tasks import Task
-from lrlab.vectorized import train_many
+from lrlab.vectorized import train_group
 
 __all__ = ["MAX_ATTEMPTS", "WorkerLostError", "process_count", "train_groups"]
 
@@ -47,12 +47,13 @@ MAX_ATTEMPTS = 2
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _POLL_S = 0.2  # how often the parent reports progress while it waits (and so how soon it sees a signal)
 
-# (task, runs, steps done per worker slot): set before the workers fork, so nothing is pickled to them
-_FORKED: tuple[Task, list[RunSpec], Any] | None = None
+# (task, runs, trainer, steps done per worker slot): set before the workers fork, so nothing is pickled to them
+_FORKED: tuple[Task, list[RunSpec], str, Any] | None = None
 
 
 class WorkerLostError(RuntimeError):
-    """A group of runs lost :data:`MAX_ATTEMPTS` worker processes (killed, e.g. by the out-of-memory killer)."""
+    """A group of runs lost :data:`MAX_ATTEMPTS` worker processes (killed, e.g. by the out-of-memory killer), or a
+    Dask task its allowed workers (:class:`lrlab.executors.DaskExecutor`)."""
 
 
 def process_count(runs: int) -> int:
@@ -75,8 +76,10 @@ class _Worker:
 def train_groups(task: Task, runs: Sequence[RunSpec], groups: Sequence[list[int]], processes: int,
                  on_step: Callable[[int], None] | None = None,
                  on_start: Callable[[list[int]], None] | None = None,
-                 on_done: Callable[[list[int], list[RunMetrics]], None] | None = None) -> None:
-    """Train each group of ``runs`` (a list of indices) as one batched model, over ``processes`` processes.
+                 on_done: Callable[[list[int], list[RunMetrics]], None] | None = None,
+                 trainer: str = "vectorized") -> None:
+    """Train each group of ``runs`` (a list of indices) with ``trainer`` (:func:`lrlab.vectorized.train_group`:
+    by default as one batched model), over ``processes`` processes.
 
     With ``processes <= 1`` the groups train one after another in this process; else each goes to the first
     idle one of ``processes`` forked single-thread workers. In this process, in the order groups end,
@@ -89,14 +92,14 @@ def train_groups(task: Task, runs: Sequence[RunSpec], groups: Sequence[list[int]
         for group in groups:
             if on_start is not None:
                 on_start(group)
-            metrics = train_many(task, [runs[i] for i in group], on_step, max_members=len(group))
+            metrics = train_group(task, [runs[i] for i in group], trainer, on_step)
             if on_done is not None:
                 on_done(group, metrics)
         return
     global _FORKED
     context = multiprocessing.get_context("fork")
     steps_done = context.Array("l", processes, lock=False)
-    _FORKED = (task, list(runs), steps_done)
+    _FORKED = (task, list(runs), trainer, steps_done)
     queue: deque[list[int]] = deque(groups)
     attempts = [0] * len(groups)
     index = {id(group): i for i, group in enumerate(groups)}
@@ -200,7 +203,7 @@ def _work(slot: int, conn: Connection, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's orderly-stop handler, inherited by fork
     torch.set_num_threads(1)
     assert _FORKED is not None
-    task, runs, steps_done = _FORKED
+    task, runs, trainer, steps_done = _FORKED
 
     def count(step: int) -> None:
         steps_done[slot] = step
@@ -213,8 +216,7 @@ def _work(slot: int, conn: Connection, parent: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            result: tuple[str, Any] = ("done", train_many(task, [runs[i] for i in group], count,
-                                                          max_members=len(group)))
+            result: tuple[str, Any] = ("done", train_group(task, [runs[i] for i in group], trainer, count))
         except Exception as error:  # sent back whole, raised in the parent
             result = ("error", error)
         try:

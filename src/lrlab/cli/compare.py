@@ -37,7 +37,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from lrlab.runner import plan_sweep, set_threads_for_small_models
 
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
-                 "trainer": args.trainer, "peak_lr": args.peak_lr, "max_members": args.max_members}
+                 "trainer": args.trainer, "peak_lr": args.peak_lr, "max_members": args.max_members,
+                 "backend": args.backend, "address": args.address}
     config = config_from(args.config, overrides, args.schedules or ())
     out = Path(args.out) if args.out else Path("results") / dir_name(config.task)
     console = console_for()
@@ -144,7 +145,8 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
     from lrlab.spec import parse
     from lrlab.tuner import TUNE_NAME, Bracket, range_test_bracket, tune_schedule
 
-    overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "trainer": args.trainer}
+    overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "trainer": args.trainer,
+                 "backend": args.backend, "address": args.address}
     config = config_from(None, overrides)
     spec = str(parse(args.schedule))
     seeds = range(args.seeds)

@@ -8,6 +8,14 @@ from lrlab import __version__
 from lrlab.cli.common import peak_lr_arg, positive_int
 
 
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--address``: where the runs train (results do not depend on it)."""
+    p.add_argument("--backend", choices=["local", "dask"],
+                   help="local (default): this machine; dask: a Dask cluster (pip install 'lrlab[dask]'), the one "
+                        "at --address, else a local one on 127.0.0.1")
+    p.add_argument("--address", metavar="tcp://HOST:PORT", help="the Dask scheduler to send the runs to")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     raw = argparse.RawDescriptionHelpFormatter
@@ -67,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "and pays, else sequential, saying why")
     p.add_argument("--max-members", type=positive_int, metavar="K",
                    help="at most K runs per vectorized group (bounds memory)")
+    _backend_args(p)
     p.add_argument("--peak-lr", type=peak_lr_arg, metavar="LR|auto|tune",
                    help="the optimizer's LR, which schedules peak at; auto: the LR range test's pick (fast, good to "
                         "about 2x, one LR for all); tune: each schedule at its own best peak LR from a grid of real "
@@ -111,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-widen", type=int, default=2, metavar="W",
                    help="times the grid may grow past the edge its best LR sits on (default 2)")
     p.add_argument("--trainer", choices=["auto", "sequential", "vectorized"], help="as for compare")
+    _backend_args(p)
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<task>-tune-lr)")
 
     p = commands.add_parser("report", help="(re)write the report of a results directory",

@@ -1,0 +1,297 @@
+"""The executor seam: a sweep stored once, equal to in-process, through forked workers and a real Dask cluster on
+loopback (2 worker processes, 1 thread each), with one worker SIGKILLed mid-task; one-line errors; clean stops.
+
+The Dask tests skip where ``lrlab[dask]`` is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from lrlab import executors
+from lrlab.cli import main
+from lrlab.config import ExperimentConfig, parse_config
+from lrlab.errors import ConfigError
+from lrlab.runner import plan_sweep, run_sweep
+from lrlab.store import Store
+from lrlab.workers import process_count
+
+SCHEDULES = {"constant": "constant()", "cosine": "cosine()"}
+linux_with_two_cores = pytest.mark.skipif(not Path("/proc/self/task").exists() or process_count(8) < 2,
+                                          reason="needs Linux's /proc and two cores for two workers")
+
+# digits-mlp whose model factory SIGKILLs the (non-driver) process building it, once per ARMED file
+KILLER = textwrap.dedent("""
+    import os, signal
+    from dataclasses import replace
+    from pathlib import Path
+    from lrlab.tasks import load_task
+
+    DRIVER = {driver}
+    ARMED = Path({armed!r})
+
+    def make():
+        digits = load_task("digits-mlp")
+
+        def make_model():
+            if os.getpid() != DRIVER:
+                try:
+                    ARMED.unlink()  # atomic: one worker dies, however many see the file
+                except FileNotFoundError:
+                    pass
+                else:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return digits.make_model()
+
+        return replace(digits, name="killer", make_model=make_model)
+""")
+
+
+@pytest.fixture(scope="module")
+def killer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The ARMED file of the importable task ``killer_task:make`` (importable by processes spawned after this)."""
+    folder = tmp_path_factory.mktemp("killer")
+    armed = folder / "armed"
+    (folder / "killer_task.py").write_text(KILLER.format(driver=os.getpid(), armed=str(armed)))
+    sys.path.insert(0, str(folder))
+    yield armed
+    sys.path.remove(str(folder))
+    sys.modules.pop("killer_task", None)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """The in-process reference on one thread, as every worker: results then compare bitwise."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def config(task: str, trainer: str, seeds: int, **overrides: object) -> ExperimentConfig:
+    return parse_config({"task": task, "epochs": 2, "seeds": seeds, "trainer": trainer, "schedules": SCHEDULES,
+                         **overrides})
+
+
+def sweep_into(out: Path, experiment: ExperimentConfig) -> str:
+    with plan_sweep(experiment, out) as sweep:
+        return run_sweep(sweep)
+
+
+def stored(out: Path) -> dict[tuple[str, int], tuple]:
+    """Every stored run's metrics by (schedule, seed), checking each run is stored exactly once."""
+    with Store(out, readonly=True) as store:
+        runs = store.runs()
+        assert len({(r.schedule, r.seed) for r in runs}) == len(runs)
+        assert all(r.status == "done" for r in runs)
+        return {(r.schedule, r.seed): (store.step_metrics(r.id), store.epoch_metrics(r.id)) for r in runs}
+
+
+def in_process(tmp_path: Path, trainer: str, seeds: int) -> dict[tuple[str, int], tuple]:
+    sweep_into(tmp_path / "reference", config("digits-mlp", trainer, seeds, backend="local"))
+    return stored(tmp_path / "reference")
+
+
+# ---- local processes --------------------------------------------------------------------------------------
+
+
+@linux_with_two_cores
+def test_a_sweep_with_a_killed_forked_worker_stores_every_run_once_equal_to_in_process(
+        tmp_path: Path, killer: Path, one_thread: None) -> None:
+    killer.touch()
+    used = sweep_into(tmp_path / "out", config("killer_task:make", "vectorized", 4))
+    assert not killer.exists(), "no worker was killed"
+    assert "in 2 processes" in used
+    runs = stored(tmp_path / "out")
+    assert len(runs) == 8 and runs == in_process(tmp_path, "vectorized", 4)
+
+
+# ---- one-line errors and the config -----------------------------------------------------------------------
+
+
+def test_an_address_without_a_cluster_backend_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["compare", "--address", "tcp://127.0.0.1:8786", "--out", str(tmp_path)])
+    assert code == 2 and capsys.readouterr().err.strip() == (
+        "lrlab: error: address='tcp://127.0.0.1:8786' is invalid: an address is for a cluster: expected backend "
+        "'dask' with it (--backend dask)")
+
+
+def test_dask_not_installed_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ImportError
+    code = main(["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "constant()",
+                 "--backend", "dask", "--out", str(tmp_path), "--no-report"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "lrlab: error: backend='dask' needs Dask distributed: pip install 'lrlab[dask]'")
+
+
+def test_the_backend_is_not_part_of_the_experiment(tmp_path: Path) -> None:
+    local = config("digits-mlp", "sequential", 1)
+    dask = config("digits-mlp", "sequential", 1, backend="dask", address="tcp://10.0.0.1:8786")
+    assert local.identity() == dask.identity()
+    sweep_into(tmp_path, local)
+    with plan_sweep(dask, tmp_path) as sweep:  # resumed on another backend: nothing to train, no cluster reached
+        assert not sweep.pending and run_sweep(sweep) == "none: every run is already stored"
+
+
+def test_an_unknown_backend_is_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^backend='ray' is invalid: expected one of \['local', 'dask'\]$"):
+        executors.open_executor("ray", None, "sequential", 1, 1)
+
+
+# ---- Dask distributed on loopback -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(killer: Path) -> Iterator[str]:
+    """A real Dask scheduler and 2 single-thread worker processes on 127.0.0.1: the scheduler's address."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    # a task may kill one worker and still run (a real cluster's default allows 3)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as local:
+        yield local.scheduler_address
+
+
+@pytest.mark.parametrize("trainer", ["sequential", "vectorized"])
+def test_a_sweep_through_dask_with_a_killed_worker_stores_every_run_once_equal_to_in_process(
+        tmp_path: Path, cluster: str, killer: Path, one_thread: None, trainer: str) -> None:
+    seeds = 4 if trainer == "vectorized" else 2
+    killer.touch()
+    used = sweep_into(tmp_path / "out", config("killer_task:make", trainer, seeds, backend="dask", address=cluster))
+    assert not killer.exists(), "no worker was killed"
+    assert used.endswith(f"; backend dask at {cluster}")
+    runs = stored(tmp_path / "out")
+    assert len(runs) == 2 * seeds and runs == in_process(tmp_path, trainer, seeds)
+
+
+def test_a_task_that_kills_every_worker_stops_the_sweep_in_one_line(
+        tmp_path: Path, cluster: str, killer: Path, capsys: pytest.CaptureFixture) -> None:
+    (killer.parent / "always_killer.py").write_text(textwrap.dedent(f"""
+        import os, signal
+        from dataclasses import replace
+        from lrlab.tasks import load_task
+
+        def make():
+            digits = load_task("digits-mlp")
+
+            def make_model():
+                if os.getpid() != {os.getpid()}:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return digits.make_model()
+
+            return replace(digits, name="always", make_model=make_model)
+    """))
+    code = main(["compare", "--task", "always_killer:make", "--epochs", "1", "--seeds", "1", "--schedules",
+                 "constant()", "--trainer", "sequential", "--backend", "dask", "--address", cluster,
+                 "--out", str(tmp_path / "out"), "--no-report"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith(
+        "lrlab: error: the Dask workers training the same group of 1 runs kept dying, e.g. out of memory;")
+    assert err[-1].endswith("0 runs stored; run the same command to resume")
+
+
+def test_an_unreachable_address_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 0.5)
+    code = main(["compare", "--task", "digits-mlp", "--epochs", "1", "--seeds", "1", "--schedules", "constant()",
+                 "--backend", "dask", "--address", "tcp://127.0.0.1:9", "--out", str(tmp_path), "--no-report"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("lrlab: error: address='tcp://127.0.0.1:9' cannot be reached: ")
+    assert "Traceback" not in "".join(err)
+
+
+# ---- stopping a driver that started its own cluster -------------------------------------------------------
+
+
+def session(sid: int) -> set[int]:
+    """The live processes of session ``sid``: a driver started in a session of its own, and all it started."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def start_dask_compare(out: Path, epochs: int, seeds: int = 2, until: str = "running") -> subprocess.Popen:
+    """``lrlab compare --backend dask`` (its own local cluster), once a run is stored with status ``until``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lrlab", "compare", "--task", "digits-mlp", "--epochs", str(epochs), "--seeds",
+         str(seeds), "--schedules", "constant()", "--trainer", "sequential", "--backend", "dask", "--out", str(out),
+         "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (out / "lrlab.sqlite").exists() and any(r.status == until for r in Store(out).runs()):
+            break
+    assert len(session(process.pid)) > 1, "no worker process started"
+    return process
+
+
+def assert_no_process_left(sid: int) -> None:
+    deadline = time.monotonic() + 10
+    while session(sid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = session(sid)
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftover, "a cluster process outlived the driver"
+
+
+@pytest.mark.parametrize(("sig", "code"), [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
+                                           (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_dask_sweep_keeps_its_runs_and_leaves_no_cluster_process(
+        tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    pytest.importorskip("distributed")
+    process = start_dask_compare(tmp_path, epochs=300)
+    try:
+        os.kill(process.pid, sig)  # the driver only, as `kill` or a job scheduler does
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == code, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted: 0 runs stored; run the same command to resume"
+    assert "Traceback" not in err
+    assert_no_process_left(process.pid)
+
+
+@pytest.mark.slow
+def test_a_killed_dask_driver_takes_its_cluster_with_it_and_a_rerun_resumes(tmp_path: Path, cluster: str,
+                                                                             one_thread: None) -> None:
+    process = start_dask_compare(tmp_path / "out", epochs=10, seeds=6, until="done")
+    os.kill(process.pid, signal.SIGKILL)  # the driver alone: its local cluster's workers must not linger
+    process.communicate()
+    assert_no_process_left(process.pid)
+    before = {(r.schedule, r.seed): r for r in Store(tmp_path / "out").runs() if r.status == "done"}
+    assert 0 < len(before) < 6
+
+    resumed = parse_config({"task": "digits-mlp", "epochs": 10, "seeds": 6, "trainer": "sequential",
+                            "schedules": {"constant()": "constant()"}, "backend": "dask", "address": cluster})
+    with plan_sweep(resumed, tmp_path / "out") as sweep:
+        assert len(sweep.pending) == 6 - len(before)
+        run_sweep(sweep)
+    runs = stored(tmp_path / "out")
+    with Store(tmp_path / "out", readonly=True) as store:
+        after = {r.id: r for r in store.runs()}
+    assert all(after[r.id].wall_s == r.wall_s for r in before.values())  # kept, not retrained
+    sweep_into(tmp_path / "reference", resumed.model_copy(update={"backend": "local", "address": None}))
+    assert runs == stored(tmp_path / "reference")
