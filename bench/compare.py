@@ -1,6 +1,7 @@
 """Wall time of the default study (`lrlab compare`: 6 schedules x 5 seeds on mnist1d-mlp), per trainer.
 
     python bench/compare.py [--seeds N] [--task NAME] [--trainers sequential auto] [--repeats R]
+    python bench/compare.py --trainers sequential auto --backends local dask --repeats 1 [--tune-grid]
 
 For each trainer, interleaved over repeats: per-schedule mean wall time per run, the sweep's wall time, the
 report's, and the total; then the sweep-time ratio of each trainer to the first (median over repeats).
@@ -21,10 +22,20 @@ from lrlab.report import make_report
 from lrlab.runner import plan_sweep, run_sweep, set_threads_for_small_models
 
 
-def study(task: str, seeds: int, trainer: str) -> dict[str, float | dict[str, list[float]]]:
-    """Run the default study once into a temporary directory; return its timings."""
+def study(task: str, seeds: int, trainer: str, backend: str = "local",
+          peak_lr: str | None = None) -> dict[str, float | dict[str, list[float]]]:
+    """Run the default study once into a temporary directory (``peak_lr='tune'``: only the first schedule's
+    tune-lr grid); return its timings."""
     start = time.perf_counter()
-    config = parse_config({"task": task, "seeds": seeds, "trainer": trainer})
+    config = parse_config({"task": task, "seeds": seeds, "trainer": trainer, "backend": backend})
+    if peak_lr == "tune":  # a tune-lr grid: the first schedule at 8 LRs x 3 seeds, as one sweep
+        from lrlab.tune import lr_grid
+        from lrlab.tuner import grid_name
+
+        spec = next(iter(config.schedules.values()))
+        lrs = lr_grid(0.01, 0.3, 4)[:8]
+        config = config.model_copy(update={"schedules": {grid_name(lr): spec for lr in lrs}, "seeds": 3,
+                                           "peak_lrs": {grid_name(lr): lr for lr in lrs}})
     with tempfile.TemporaryDirectory() as out:
         with plan_sweep(config, out) as sweep:
             prepared = time.perf_counter()
@@ -43,28 +54,34 @@ def study(task: str, seeds: int, trainer: str) -> dict[str, float | dict[str, li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--backends", nargs="+", default=["local"], help="local, dask: each trainer on each")
+    parser.add_argument("--tune-grid", action="store_true", help="time a tune-lr grid (8 LRs x 3 seeds) instead")
     parser.add_argument("--task", default="mnist1d-mlp")
     parser.add_argument("--trainers", nargs="+", default=["sequential", "auto"])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     set_threads_for_small_models()
     results: dict[str, list[dict]] = defaultdict(list)
+    combos = [(trainer, backend) for backend in args.backends for trainer in args.trainers]
     for _ in range(args.repeats):
-        for trainer in args.trainers:  # interleaved: load drifts hit every trainer alike
-            results[trainer].append(study(args.task, args.seeds, trainer))
+        for trainer, backend in combos:  # interleaved: load drifts hit every trainer alike
+            results[f"{trainer}/{backend}"].append(
+                study(args.task, args.seeds, trainer, backend, "tune" if args.tune_grid else None))
 
-    print(f"default study on {args.task}: 6 schedules x {args.seeds} seeds, torch {torch.__version__}, "
+    what = "a tune-lr grid (8 LRs x 3 seeds)" if args.tune_grid else f"default study: 6 schedules x {args.seeds} seeds"
+    print(f"{what} on {args.task}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s) per process, {args.repeats} repeats (medians)")
-    first = statistics.median(r["sweep"] for r in results[args.trainers[0]])
-    print(f"{'trainer':<12}{'sweep s':>9}{'s/run':>8}{'report s':>10}{'total s':>9}{'sweep speed-up':>16}  used")
-    for trainer, runs in results.items():
+    labels = list(results)
+    first = statistics.median(r["sweep"] for r in results[labels[0]])
+    print(f"{'trainer/backend':<22}{'sweep s':>9}{'s/run':>8}{'report s':>10}{'total s':>9}{'speed-up':>10}  used")
+    for label, runs in results.items():
         sweep = statistics.median(r["sweep"] for r in runs)
         n = sum(len(t) for t in runs[0]["per_schedule"].values())
-        print(f"{trainer:<12}{sweep:>9.2f}{sweep / n:>8.3f}{statistics.median(r['report'] for r in runs):>10.2f}"
-              f"{statistics.median(r['total'] for r in runs):>9.2f}{first / sweep:>15.2f}x  {runs[-1]['used']}")
+        print(f"{label:<22}{sweep:>9.2f}{sweep / n:>8.3f}{statistics.median(r['report'] for r in runs):>10.2f}"
+              f"{statistics.median(r['total'] for r in runs):>9.2f}{first / sweep:>9.2f}x  {runs[-1]['used']}")
     print()
-    print(f"per run ({args.trainers[0]}, last repeat): {'schedule':<16}{'runs':>6}{'mean s/run':>12}")
-    for name, times in results[args.trainers[0]][-1]["per_schedule"].items():
+    print(f"per run ({labels[0]}, last repeat): {'schedule':<16}{'runs':>6}{'mean s/run':>12}")
+    for name, times in results[labels[0]][-1]["per_schedule"].items():
         print(f"{'':<32}{name:<16}{len(times):>6}{statistics.mean(times):>12.3f}")
 
 
