@@ -5,7 +5,10 @@ timm's top-level package imports torchvision (no CPU wheel here), so the test lo
 folders (their ``__init__`` files are not run), then imports ``timm.scheduler.cosine_lr``.
 
 Convention tested: each param group's LR after ``step_update(t)`` (``t_in_epochs=False``) or ``step(t)``
-(``t_in_epochs=True``), for ``t`` from 0 over three cycle lengths, and before any step; two param groups.
+(``t_in_epochs=True``), and before any step (update 0); two param groups. ``t`` runs from 0 for the cosine,
+from 1 for the others (timm's loops call ``step(epoch + 1)`` and ``step_update(num_updates)`` after an update,
+never with 0; update 0 is the LR set at construction: the optimizer's LR, or ``warmup_lr_init``), over the
+schedule's cycles and past them. The plateau sees the same random metric (with ties) at every ``step``.
 Equal to ``rtol=1e-6`` (absolute floor 1e-12).
 """
 
@@ -70,3 +73,101 @@ def test_cosine_matches_timm_at_every_t(t_initial, lr_min, cycle_mul, cycle_deca
                 s.step(t) if t_in_epochs else s.step_update(t)
         for a, b in zip(theirs_opt.param_groups, ours_opt.param_groups, strict=True):
             assert math.isclose(a["lr"], b["lr"], rel_tol=1e-6, abs_tol=1e-12), (t, a["lr"], b["lr"])
+
+
+def assert_same_lrs(theirs, ours, theirs_opt, ours_opt, steps: int, t_in_epochs: bool = True,
+                    metrics: list[float] | None = None) -> None:
+    for t in [None, *range(1, steps)]:
+        if t is not None:
+            metric = None if metrics is None else metrics[t]
+            for s in (theirs, ours):
+                s.step(t, metric) if t_in_epochs else s.step_update(t, metric)
+        for a, b in zip(theirs_opt.param_groups, ours_opt.param_groups, strict=True):
+            assert math.isclose(a["lr"], b["lr"], rel_tol=1e-6, abs_tol=1e-12), (t, a["lr"], b["lr"], ours.specs[0])
+
+
+warmups = dict(warmup_t=st.integers(0, 12), warmup_lr_init=st.sampled_from([0.0, 1e-5, 0.05]),
+               warmup_prefix=st.booleans(), t_in_epochs=st.booleans())
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(decay_t=st.integers(1, 20), decay_rate=st.sampled_from([1.0, 0.5, 0.1, 0.9]), **warmups)
+def test_step_matches_timm(decay_t, decay_rate, **kw):
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("step_lr").StepLRScheduler(theirs_opt, decay_t, decay_rate, **kw)
+    ours = compat_timm.StepLRScheduler(ours_opt, decay_t, decay_rate, **kw)
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + 5 * decay_t + 5, kw["t_in_epochs"])
+
+
+@SETTINGS
+@given(decay_t=st.lists(st.integers(0, 40), max_size=4).map(sorted), decay_rate=st.sampled_from([0.5, 0.1, 0.9]),
+       **warmups)
+def test_multistep_applies_each_milestone_one_update_early_as_timm(decay_t, decay_rate, **kw):
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("multistep_lr").MultiStepLRScheduler(theirs_opt, decay_t, decay_rate, **kw)
+    ours = compat_timm.MultiStepLRScheduler(ours_opt, decay_t, decay_rate, **kw)
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + 45, kw["t_in_epochs"])
+
+
+cycles = dict(lr_min=st.sampled_from([0.0, 1e-4, 0.01]), cycle_decay=st.sampled_from([1.0, 0.5, 0.9]),
+              cycle_limit=st.integers(0, 4))
+
+
+@st.composite
+def whole_cycles(draw):
+    """``(t_initial, cycle_mul)`` whose cycles last whole steps (fractional ones are refused here)."""
+    cycle_mul = draw(st.sampled_from([1.0, 1.0, 2.0, 1.5, 3.0]))
+    base = draw(st.integers(1, 12))
+    return base * {1.0: 1, 2.0: 1, 1.5: 8, 3.0: 1}[cycle_mul], cycle_mul
+
+
+@SETTINGS
+@given(tc=whole_cycles(), power=st.sampled_from([0.5, 1.0, 2.0, 0.9]), k_decay=st.sampled_from([1.0, 0.5, 2.0]),
+       **cycles, **warmups)
+def test_poly_matches_timm(tc, power, k_decay, lr_min, cycle_decay, cycle_limit, **kw):
+    t_initial, cycle_mul = tc
+    args = dict(t_initial=t_initial, power=power, lr_min=lr_min, cycle_mul=cycle_mul, cycle_decay=cycle_decay,
+                cycle_limit=max(cycle_limit, 1), k_decay=k_decay, **kw)
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("poly_lr").PolyLRScheduler(theirs_opt, **args)
+    ours = compat_timm.PolyLRScheduler(ours_opt, **args)
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * int(cycle_mul**4) * 5 + 5,
+                    kw["t_in_epochs"])
+
+
+@SETTINGS
+@given(tc=whole_cycles(), bounds=st.sampled_from([(-7.0, 3.0), (-6.0, 3.0), (-3.0, 5.0)]), **cycles, **warmups)
+def test_tanh_matches_timm_update_0_at_the_base_lr(tc, bounds, lr_min, cycle_decay, cycle_limit, **kw):
+    t_initial, cycle_mul = tc
+    args = dict(t_initial=t_initial, lb=bounds[0], ub=bounds[1], lr_min=lr_min, cycle_mul=cycle_mul,
+                cycle_decay=cycle_decay, cycle_limit=cycle_limit, **kw)
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("tanh_lr").TanhLRScheduler(theirs_opt, **args)
+    ours = compat_timm.TanhLRScheduler(ours_opt, **args)
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * int(cycle_mul**4) * 5 + 5,
+                    kw["t_in_epochs"])
+
+
+@SETTINGS
+@given(decay_rate=st.sampled_from([0.1, 0.5]), patience_t=st.integers(0, 4), threshold=st.sampled_from([1e-4, 0.1]),
+       cooldown_t=st.integers(0, 3), warmup_t=st.integers(0, 6), warmup_lr_init=st.sampled_from([0.0, 1e-4]),
+       lr_min=st.sampled_from([0.0, 1e-3]), mode=st.sampled_from(["min", "max"]),
+       metrics=st.lists(st.sampled_from([1.0, 2.0, 3.0, 2.5, 0.5]), min_size=40, max_size=40))
+def test_plateau_after_warmup_ignores_the_metric_of_the_last_warmup_epoch(decay_rate, patience_t, threshold,
+                                                                          cooldown_t, warmup_t, warmup_lr_init,
+                                                                          lr_min, mode, metrics):
+    kw = dict(decay_rate=decay_rate, patience_t=patience_t, threshold=threshold, cooldown_t=cooldown_t,
+              warmup_t=warmup_t, warmup_lr_init=warmup_lr_init, lr_min=lr_min, mode=mode)
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    with pytest.warns(FutureWarning):
+        theirs = _timm_scheduler_module("plateau_lr").PlateauLRScheduler(theirs_opt, **kw)
+    ours = compat_timm.PlateauLRScheduler(ours_opt, **kw)
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, 40, metrics=metrics)
+
+
+def test_fractional_cycles_and_noise_are_refused_with_the_field():
+    with pytest.raises(ValueError, match=r"cycle_mul=1\.5"):
+        compat_timm.PolyLRScheduler(optimizer(), t_initial=3, cycle_mul=1.5, cycle_limit=2)
+    with pytest.raises(ValueError, match="noise_range_t"):
+        compat_timm.StepLRScheduler(optimizer(), 3, noise_range_t=(2, 5))

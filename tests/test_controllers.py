@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lrlab.controllers import Plateau
+from lrlab.controllers import Greedy, Plateau
 
 
 def feed(controller: Plateau, metrics: list[float], lr: float = 1.0) -> list[float]:
@@ -75,3 +75,25 @@ def test_per_group_min_lr_must_match_groups():
     c = Plateau(min_lr=[0.1, 0.2])
     with pytest.raises(ValueError, match="expected 3 values"):
         c.bind(3)
+
+
+def test_greedy_raises_the_lr_after_sustained_improvement_and_caps_it_at_max_lr():
+    greedy = Greedy(factor=0.5, patience=1, max_lr=0.3, min_lr=0.01)
+    greedy.bind(1)
+    changes = [greedy.observe(metric, step, [0.1]) for step, metric in enumerate([5.0, 4.0, 3.0, 2.0, 1.0])]
+    assert changes == [False, True, False, True, False]  # 2 improvements in a row (> patience) raise it
+    assert math.isclose(0.1 * greedy.scales[0], 0.3)  # 0.1 / 0.5 = 0.2, then 0.4 capped at max_lr
+
+
+def test_greedy_lowers_the_lr_on_a_plateau_to_min_lr_and_skips_cooldown_observations():
+    greedy = Greedy(factor=0.5, patience=1, cooldown=1, min_lr=0.04, max_lr=1.0)
+    greedy.bind(1)
+    for step, metric in enumerate([1.0, 1.0, 1.0]):  # best, then 2 bad (> patience): 0.1 -> 0.05
+        greedy.observe(metric, step, [0.1])
+    assert math.isclose(0.1 * greedy.scales[0], 0.05)
+    assert greedy.observe(1.0, 3, [0.1]) is False  # the cooldown observation counts for nothing
+    greedy.observe(1.0, 4, [0.1])
+    greedy.observe(1.0, 5, [0.1])
+    assert math.isclose(0.1 * greedy.scales[0], 0.04)  # 0.025 floored at min_lr
+    with pytest.raises(ValueError, match="factor"):
+        Greedy(factor=1.0)

@@ -265,3 +265,26 @@ def test_sgdr_with_a_growing_peak_and_many_cycles_stays_defined() -> None:
     assert CosineRestarts(1.0, 0.0, 1, 1.0, 2.0)(1025) == math.inf
     assert Cyclic(0.1, 0.1, 1, mode="exp_range", gamma=2.0)(2000) == 0.1
     assert Cyclic(0.1, 0.2, 1, mode="triangular2")(3000) == 0.1
+
+
+def test_shift_starts_part_way_into_its_curve():
+    cosine = Cosine(1.0, 0.0, steps=10)
+    shifted = schedules.shift(cosine, 4)
+    assert [shifted(t) for t in range(8)] == [cosine(t + 4) for t in range(8)]
+    assert schedules.shift(cosine, 0) == schedules.Shift(cosine, 0)
+    with pytest.raises(ValueError, match="steps=-1"):
+        schedules.shift(cosine, -1)
+
+
+def test_cut_keeps_its_own_clock_and_length_and_shift_counts_from_by():
+    from lrlab.spec import Horizon, build
+
+    forever = Horizon(total_steps=1000)
+    cut = build("cut(cosine(init_lr=1.0, steps=10), steps=4) >> constant(lr=0.5)", forever).lr
+    cosine = Cosine(1.0, 0.0, steps=10)
+    assert [cut(t) for t in range(6)] == [cosine(0), cosine(1), cosine(2), cosine(3), 0.5, 0.5]
+    held = build("cut(linear(start_lr=1.0, end_lr=0.0, steps=2), steps=4) >> constant(lr=0.5)", forever).lr
+    assert [held(t) for t in range(5)] == [1.0, 0.5, 0.0, 0.0, 0.5]  # past its curve's end: its end, held
+    shifted = build("linear(start_lr=0.0, end_lr=1.0, steps=2) >> shift(cosine(init_lr=1.0, steps=10), by_steps=2)",
+                    forever).lr
+    assert [shifted(t) for t in (0, 2, 5, 10)] == [0.0, cosine(2), cosine(5), 0.0]  # the clock ran through the ramp

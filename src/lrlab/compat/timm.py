@@ -9,12 +9,15 @@ one per param group (timm's ``base_values``). Before the first ``step`` the LR i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch.optim import Optimizer
 
 from lrlab.schedules import Schedule
 from lrlab.spec import Horizon, build
+
+_FOREVER = Horizon(total_steps=10**9)
 
 
 def to_spec(t_initial: int, lr: float = 1.0, lr_min: float = 0.0, cycle_mul: float = 1.0, cycle_decay: float = 1.0,
@@ -40,32 +43,49 @@ mult=1.0, decay=1.0, max_cycles=1, k=1.0), by_steps=5)'
 
 
 class _Scheduler:
-    """timm's ``Scheduler`` contract: ``step(epoch)`` / ``step_update(num_updates)`` set each group's LR."""
+    """timm's ``Scheduler`` contract: ``step(epoch)`` / ``step_update(num_updates)`` set each group's LR.
 
-    def __init__(self, optimizer: Optimizer, schedules: list[Schedule], t_in_epochs: bool) -> None:
-        self.optimizer, self.schedules, self.t_in_epochs = optimizer, schedules, t_in_epochs
+    ``specs`` holds one spec per param group; a ``plateau(...)`` in them is one controller for all groups.
+    """
+
+    def __init__(self, optimizer: Optimizer, specs: list[str], t_in_epochs: bool) -> None:
+        self.optimizer, self.specs, self.t_in_epochs = optimizer, specs, t_in_epochs
+        plans = [build(spec, _FOREVER) for spec in specs]
+        self.schedules: list[Schedule] = [plan.lr for plan in plans]
+        self.controller = plans[0].new_controller() if plans else None
+        if self.controller is not None:
+            self.controller.bind(len(plans))
         self._set(0)
 
-    def _set(self, t: int) -> None:
-        for group, schedule in zip(self.optimizer.param_groups, self.schedules, strict=True):
-            value = schedule(t)
+    def _set(self, t: int, metric: float | None = None) -> None:
+        values = [schedule(t) for schedule in self.schedules]
+        if self.controller is not None:
+            if metric is not None:
+                self.controller.observe(metric, t, values)
+            values = [v * scale for v, scale in zip(values, self.controller.scales, strict=True)]
+        for group, value in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = value * group["lr_scale"] if "lr_scale" in group else value
 
     def step(self, epoch: int, metric: float | None = None) -> None:
         """At the end of epoch ``epoch - 1``: the LRs for epoch ``epoch`` (when ``t_in_epochs``)."""
         if self.t_in_epochs:
-            self._set(epoch)
+            self._set(epoch, metric)
 
     def step_update(self, num_updates: int, metric: float | None = None) -> None:
         """After ``num_updates`` optimizer updates: the LRs for the next one (when not ``t_in_epochs``)."""
         if not self.t_in_epochs:
-            self._set(num_updates)
+            self._set(num_updates, metric)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"t_in_epochs": self.t_in_epochs}
+        state: dict[str, Any] = {"t_in_epochs": self.t_in_epochs}
+        if self.controller is not None:
+            state["controller"] = self.controller.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t_in_epochs = bool(state["t_in_epochs"])
+        if self.controller is not None and "controller" in state:
+            self.controller.load_state_dict(state["controller"])
 
 
 def _base_values(optimizer: Optimizer) -> list[float]:
@@ -83,9 +103,199 @@ class CosineLRScheduler(_Scheduler):
                  cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0, warmup_lr_init: float = 0.0,
                  warmup_prefix: bool = False, t_in_epochs: bool = True, noise_range_t: Any = None,
                  k_decay: float = 1.0, **unused: Any) -> None:
-        if noise_range_t is not None:
-            raise ValueError(f"noise_range_t={noise_range_t!r} is invalid here: LR noise is not reproduced")
-        self.specs = [to_spec(t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_t, warmup_lr_init,
-                              warmup_prefix, k_decay) for lr in _base_values(optimizer)]
-        horizon = Horizon(total_steps=10**9)
-        super().__init__(optimizer, [build(spec, horizon).lr for spec in self.specs], t_in_epochs)
+        _no_noise(noise_range_t)
+        specs = [to_spec(t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_t, warmup_lr_init,
+                         warmup_prefix, k_decay) for lr in _base_values(optimizer)]
+        super().__init__(optimizer, specs, t_in_epochs)
+
+
+def _f(x: Any) -> str:
+    return repr(float(x))
+
+
+def _timm_chain(curve: str, lr: float, warmup_t: int, warmup_lr_init: float, warmup_prefix: bool,
+                ramp_to_curve: bool = False) -> str:
+    """timm's warmup in front of ``curve`` (a spec in the scheduler's own ``t``).
+
+    Without a warmup, update 0 is the optimizer's LR (timm sets it at construction; its loops never call
+    ``step(0)``), whatever ``curve(0)`` is. With one, a linear ramp from ``warmup_lr_init`` over ``warmup_t``
+    to ``lr`` (``ramp_to_curve`` without ``warmup_prefix``: to the curve's value at ``warmup_t``, as timm's tanh), then:
+    on its own clock from 0 (``warmup_prefix``) or at ``t`` (its clock ran through the warmup: ``shift``).
+    """
+    w = int(warmup_t)
+    if not w:
+        if build(curve, _FOREVER).lr(0) == lr:
+            return curve
+        return f"constant(lr={_f(lr)}, steps=1) >> shift({curve}, by_steps=1)"
+    after = curve if warmup_prefix else f"shift({curve}, by_steps={w})"
+    target = build(after, _FOREVER).lr(0) if ramp_to_curve and not warmup_prefix else lr
+    return f"linear(start_lr={_f(warmup_lr_init)}, end_lr={_f(target)}, steps={w}) >> {after}"
+
+
+def _whole(name: str, value: float) -> int:
+    if not float(value).is_integer() or value < 1:
+        raise ValueError(f"{name}={value!r} is invalid here: expected a whole number of steps >= 1")
+    return int(value)
+
+
+def _cycles(piece: Callable[[float, int], str], t_initial: float, lr: float, lr_min: float, cycle_mul: float,
+            cycle_decay: float, cycle_limit: int) -> str:
+    """``cycle_limit`` cycles one after another (cycle ``i``: ``t_initial * cycle_mul ** i`` steps, peak
+    ``lr * cycle_decay ** i``), then ``lr_min``."""
+    if cycle_mul < 1:
+        raise ValueError(f"cycle_mul={cycle_mul!r} is invalid here: expected a number >= 1")
+    pieces = []
+    for i in range(int(cycle_limit)):
+        length = t_initial * cycle_mul**i
+        if not float(length).is_integer():
+            raise ValueError(f"cycle_mul={cycle_mul!r} is invalid here: cycle {i} would last {length} steps; "
+                             "expected whole cycle lengths (fractional ones are not reproduced)")
+        pieces.append(piece(lr * cycle_decay**i, int(length)))
+    return " >> ".join([*pieces, f"constant(lr={_f(lr_min)})"])
+
+
+def step_spec(decay_t: int, lr: float = 1.0, decay_rate: float = 1.0, warmup_t: int = 0,
+              warmup_lr_init: float = 0.0, warmup_prefix: bool = True) -> str:
+    """The lrlab spec of timm's ``StepLRScheduler`` for a param group of LR ``lr``: ``lr * rate ** (t // decay_t)``.
+
+    >>> step_spec(30, lr=0.1, decay_rate=0.5)
+    'step(init_lr=0.1, every_steps=30, gamma=0.5)'
+    """
+    curve = f"step(init_lr={_f(lr)}, every_steps={_whole('decay_t', decay_t)}, gamma={_f(decay_rate)})"
+    return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix)
+
+
+def multistep_spec(decay_t: list[int], lr: float = 1.0, decay_rate: float = 1.0, warmup_t: int = 0,
+                   warmup_lr_init: float = 0.0, warmup_prefix: bool = True) -> str:
+    """The lrlab spec of timm's ``MultiStepLRScheduler``: each milestone ``m`` applies from ``t = m - 1``, one
+    update early, as timm counts milestones ``<= t + 1``.
+
+    >>> multistep_spec([30, 60], lr=0.1)
+    'multistep(init_lr=0.1, milestones_steps=[29, 59], gamma=1.0)'
+    """
+    milestones = [int(m) for m in decay_t]
+    if milestones != sorted(milestones):
+        raise ValueError(f"decay_t={list(decay_t)!r} is invalid: expected milestones in increasing order")
+    if not milestones:
+        return _timm_chain(f"constant(lr={_f(lr)})", lr, warmup_t, warmup_lr_init, warmup_prefix)
+    early = ", ".join(str(max(m - 1, 0)) for m in milestones)
+    curve = f"multistep(init_lr={_f(lr)}, milestones_steps=[{early}], gamma={_f(decay_rate)})"
+    return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix)
+
+
+def poly_spec(t_initial: int, lr: float = 1.0, power: float = 0.5, lr_min: float = 0.0, cycle_mul: float = 1.0,
+              cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0, warmup_lr_init: float = 0.0,
+              warmup_prefix: bool = False, k_decay: float = 1.0) -> str:
+    """The lrlab spec of timm's ``PolyLRScheduler``: in cycle ``i`` of ``T_i`` steps,
+    ``lr_min + (peak_i - lr_min) * (1 - t_i**k / T_i**k) ** power``; ``lr_min`` after ``cycle_limit`` cycles.
+
+    >>> poly_spec(10, lr=0.1, power=2.0)
+    'polynomial(init_lr=0.1, min_lr=0.0, power=2.0, k=1.0, steps=10) >> constant(lr=0.0)'
+    """
+    def piece(peak: float, length: int) -> str:
+        return (f"polynomial(init_lr={_f(peak)}, min_lr={_f(lr_min)}, power={_f(power)}, k={_f(k_decay)}, "
+                f"steps={length})")
+
+    curve = _cycles(piece, t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit)
+    return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix)
+
+
+def tanh_spec(t_initial: int, lr: float = 1.0, lb: float = -7.0, ub: float = 3.0, lr_min: float = 0.0,
+              cycle_mul: float = 1.0, cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0,
+              warmup_lr_init: float = 0.0, warmup_prefix: bool = False) -> str:
+    """The lrlab spec of timm's ``TanhLRScheduler``: in cycle ``i`` of ``T_i`` steps,
+    ``lr_min + (peak_i - lr_min) * (1 - tanh(lb + (ub - lb) * t_i / T_i)) / 2``. Update 0 is ``lr`` itself
+    without a warmup; a warmup ramps to the curve's value at its end unless ``warmup_prefix``.
+
+    >>> tanh_spec(10, lr=0.1)
+    'constant(lr=0.1, steps=1) >> shift(tanh(init_lr=0.1, min_lr=0.0, lower=-7.0, upper=3.0, steps=10) >> \
+constant(lr=0.0), by_steps=1)'
+    """
+    def piece(peak: float, length: int) -> str:
+        return f"tanh(init_lr={_f(peak)}, min_lr={_f(lr_min)}, lower={_f(lb)}, upper={_f(ub)}, steps={length})"
+
+    curve = _cycles(piece, t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit)
+    return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix, ramp_to_curve=True)
+
+
+def plateau_spec(lr: float = 1.0, decay_rate: float = 0.1, patience_t: int = 10, threshold: float = 1e-4,
+                 cooldown_t: int = 0, warmup_t: int = 0, warmup_lr_init: float = 0.0, lr_min: float = 0.0,
+                 mode: str = "max") -> str:
+    """The lrlab spec of timm's ``PlateauLRScheduler``: the warmup ramp, then ReduceLROnPlateau. timm ignores
+    the metric of every ``step(epoch)`` with ``epoch <= warmup_t``, so the plateau starts one epoch later.
+
+    >>> plateau_spec(0.1, warmup_t=2)
+    'linear(start_lr=0.0, end_lr=0.1, steps=2) >> constant(lr=0.1, steps=1) >> constant(lr=0.1) * \
+plateau(mode=max, factor=0.1, patience=10, threshold=0.0001, cooldown=0, min_lr=0.0)'
+    """
+    w = int(warmup_t)
+    ramp = f"linear(start_lr={_f(warmup_lr_init)}, end_lr={_f(lr)}, steps={w}) >> " if w else ""
+    return (f"{ramp}constant(lr={_f(lr)}, steps=1) >> constant(lr={_f(lr)}) * plateau(mode={mode}, "
+            f"factor={_f(decay_rate)}, patience={int(patience_t)}, threshold={_f(threshold)}, "
+            f"cooldown={int(cooldown_t)}, min_lr={_f(lr_min)})")
+
+
+def _no_noise(noise_range_t: Any) -> None:
+    if noise_range_t is not None:
+        raise ValueError(f"noise_range_t={noise_range_t!r} is invalid here: LR noise is not reproduced")
+
+
+class StepLRScheduler(_Scheduler):
+    """timm's ``StepLRScheduler`` (:func:`step_spec` per param group)."""
+
+    def __init__(self, optimizer: Optimizer, decay_t: int, decay_rate: float = 1.0, warmup_t: int = 0,
+                 warmup_lr_init: float = 0.0, warmup_prefix: bool = True, t_in_epochs: bool = True,
+                 noise_range_t: Any = None, **unused: Any) -> None:
+        _no_noise(noise_range_t)
+        super().__init__(optimizer, [step_spec(decay_t, lr, decay_rate, warmup_t, warmup_lr_init, warmup_prefix)
+                                     for lr in _base_values(optimizer)], t_in_epochs)
+
+
+class MultiStepLRScheduler(_Scheduler):
+    """timm's ``MultiStepLRScheduler`` (:func:`multistep_spec` per param group)."""
+
+    def __init__(self, optimizer: Optimizer, decay_t: list[int], decay_rate: float = 1.0, warmup_t: int = 0,
+                 warmup_lr_init: float = 0.0, warmup_prefix: bool = True, t_in_epochs: bool = True,
+                 noise_range_t: Any = None, **unused: Any) -> None:
+        _no_noise(noise_range_t)
+        super().__init__(optimizer, [multistep_spec(decay_t, lr, decay_rate, warmup_t, warmup_lr_init, warmup_prefix)
+                                     for lr in _base_values(optimizer)], t_in_epochs)
+
+
+class PolyLRScheduler(_Scheduler):
+    """timm's ``PolyLRScheduler`` (:func:`poly_spec` per param group)."""
+
+    def __init__(self, optimizer: Optimizer, t_initial: int, power: float = 0.5, lr_min: float = 0.0,
+                 cycle_mul: float = 1.0, cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0,
+                 warmup_lr_init: float = 0.0, warmup_prefix: bool = False, t_in_epochs: bool = True,
+                 noise_range_t: Any = None, k_decay: float = 1.0, **unused: Any) -> None:
+        _no_noise(noise_range_t)
+        specs = [poly_spec(t_initial, lr, power, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_t,
+                           warmup_lr_init, warmup_prefix, k_decay) for lr in _base_values(optimizer)]
+        super().__init__(optimizer, specs, t_in_epochs)
+
+
+class TanhLRScheduler(_Scheduler):
+    """timm's ``TanhLRScheduler`` (:func:`tanh_spec` per param group)."""
+
+    def __init__(self, optimizer: Optimizer, t_initial: int, lb: float = -7.0, ub: float = 3.0, lr_min: float = 0.0,
+                 cycle_mul: float = 1.0, cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0,
+                 warmup_lr_init: float = 0.0, warmup_prefix: bool = False, t_in_epochs: bool = True,
+                 noise_range_t: Any = None, **unused: Any) -> None:
+        _no_noise(noise_range_t)
+        specs = [tanh_spec(t_initial, lr, lb, ub, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_t,
+                           warmup_lr_init, warmup_prefix) for lr in _base_values(optimizer)]
+        super().__init__(optimizer, specs, t_in_epochs)
+
+
+class PlateauLRScheduler(_Scheduler):
+    """timm's ``PlateauLRScheduler`` (:func:`plateau_spec` per param group; one controller): ``step(epoch,
+    metric)`` once per epoch, ``step_update`` does nothing."""
+
+    def __init__(self, optimizer: Optimizer, decay_rate: float = 0.1, patience_t: int = 10, threshold: float = 1e-4,
+                 cooldown_t: int = 0, warmup_t: int = 0, warmup_lr_init: float = 0.0, lr_min: float = 0.0,
+                 mode: str = "max", noise_range_t: Any = None, **unused: Any) -> None:
+        _no_noise(noise_range_t)
+        specs = [plateau_spec(lr, decay_rate, patience_t, threshold, cooldown_t, warmup_t, warmup_lr_init, lr_min,
+                              mode) for lr in _base_values(optimizer)]
+        super().__init__(optimizer, specs, t_in_epochs=True)
