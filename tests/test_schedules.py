@@ -288,3 +288,12 @@ def test_cut_keeps_its_own_clock_and_length_and_shift_counts_from_by():
     shifted = build("linear(start_lr=0.0, end_lr=1.0, steps=2) >> shift(cosine(init_lr=1.0, steps=10), by_steps=2)",
                     forever).lr
     assert [shifted(t) for t in (0, 2, 5, 10)] == [0.0, cosine(2), cosine(5), 0.0]  # the clock ran through the ramp
+
+
+def test_the_plain_cosine_is_torchs_closed_form_bit_for_bit() -> None:
+    # the order of operations of torch's CosineAnnealingLR._get_closed_form_lr: stored LRs stay bitwise stable
+    from lrlab.schedules import Cosine
+
+    for init, low, steps in ((0.1, 0.0, 1200), (0.05, 1e-4, 333), (1.0, 0.2, 7)):
+        s = Cosine(init, low, steps=steps)
+        assert all(s(t) == low + (init - low) * (1 + math.cos(math.pi * t / steps)) / 2 for t in range(steps))

@@ -255,9 +255,11 @@ class Cosine(Schedule):
     def value(self, step: int) -> float:
         if step >= self.steps and not self.cyclic:
             return self.min_lr
-        phase = step / self.steps if self.k == 1 else (step / self.steps) ** self.k
+        if self.k == 1 and self.exponent == 1:  # the plain cosine in its usual order of operations, bit for bit
+            return self.min_lr + (self.init_lr - self.min_lr) * (1.0 + math.cos(math.pi * step / self.steps)) / 2.0
+        phase = (step / self.steps) ** self.k
         factor = (1.0 + math.cos(math.pi * phase)) / 2.0
-        return self.min_lr + (self.init_lr - self.min_lr) * (factor if self.exponent == 1 else factor**self.exponent)
+        return self.min_lr + (self.init_lr - self.min_lr) * factor**self.exponent
 
 
 @dataclass(frozen=True)
