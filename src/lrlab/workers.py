@@ -19,12 +19,9 @@ Stopping, by design:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
 import os
 import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from typing import Any
 import torch
 
 from lrlab.batched import MIN_MEMBERS
+from lrlab.children import become_child_of
 from lrlab.runs import RunMetrics, RunSpec
 from lrlab.tasks import Task
 from lrlab.vectorized import train_group
@@ -44,7 +42,6 @@ __all__ = ["MAX_ATTEMPTS", "WorkerLostError", "process_count", "train_groups"]
 
 #: a group is tried in at most this many workers; a group that kills them all stops the sweep
 MAX_ATTEMPTS = 2
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _POLL_S = 0.2  # how often the parent reports progress while it waits (and so how soon it sees a signal)
 
 # (task, runs, trainer, steps done per worker slot): set before the workers fork, so nothing is pickled to them
@@ -184,23 +181,9 @@ def _fork(context: ForkContext, slot: int) -> _Worker:
     return _Worker(slot, process, ours)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux); exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def _work(slot: int, conn: Connection, parent: int) -> None:
     """A worker's life: train each group it is sent, send back its metrics (or the error), until the pipe ends."""
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's orderly-stop handler, inherited by fork
+    become_child_of(parent)
     torch.set_num_threads(1)
     assert _FORKED is not None
     task, runs, trainer, steps_done = _FORKED

@@ -11,10 +11,7 @@ flight are drawn) and never outlives its parent.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,14 +20,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from lrlab.children import become_child_of
 from lrlab.plotting import any_script
 from lrlab.report.data import Study
 from lrlab.report.figures import plot_final, plot_lr, plot_lr_finder, plot_train_loss, plot_val_metric
 from lrlab.report.sensitivity import plot_sensitivity
 from lrlab.report.summary import summary_rows
 from lrlab.tune import TuneResult
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @any_script()
@@ -53,19 +49,6 @@ def _draw(name: str, rows: Sequence[dict[str, Any]] | None = None) -> Path:
 
 
 _drawing: tuple[Study, Path]  # the study and the folder _draw draws into; set while a FigureDrawing is open
-
-
-def _start_worker(parent: int) -> None:
-    """A figure worker ignores Ctrl-C (it reaches the whole process group; the parent decides) and dies with its
-    parent: the kernel kills it when the parent dies, even by ``kill -9`` (``PR_SET_PDEATHSIG``, Linux)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler the parent may have set, inherited by fork
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
 
 
 def _workers(figures: int) -> int:
@@ -101,7 +84,7 @@ class FigureDrawing:
         _drawing = (study, Path(directory) / "figures")
         workers = _workers(len(self.names))
         self._pool = None if workers == 1 else ProcessPoolExecutor(
-            workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(os.getpid(),))
+            workers, mp_context=get_context("fork"), initializer=become_child_of, initargs=(os.getpid(),))
         self._started = {} if self._pool is None else \
             {name: self._pool.submit(_draw, name) for name in self.names if name != "final"}
 
