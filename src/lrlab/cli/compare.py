@@ -82,9 +82,9 @@ class _StopError(Exception):
         self.code = code
 
 
-def _train_or_stop(sweep: Sweep, console: Console) -> None:
+def _train_or_stop(sweep: Sweep, console: Console, what: str = "peak LR") -> None:
     """:func:`_train`, raising :class:`_StopError` when it stops (so a tuning stops with it)."""
-    if (code := _train(sweep, console)) != 0:
+    if (code := _train(sweep, console, what)) != 0:
         raise _StopError(code)
 
 
@@ -106,14 +106,14 @@ def _tune_peaks(config: ExperimentConfig, out: Path, console: Console) -> tuple[
     return tuned_config, results
 
 
-def _train(sweep: Sweep, console: Console) -> int:
+def _train(sweep: Sweep, console: Console, what: str = "schedule") -> int:
     """Train the sweep's pending runs with a progress display; return 0, or the exit code of a stop."""
     from lrlab.progress import SweepProgress
     from lrlab.runner import run_sweep, set_threads_for_small_models
     from lrlab.workers import WorkerLostError
 
     size, pending, out = sweep.size, len(sweep.pending), sweep.out
-    shape = f"{plural(len(sweep.config.schedules), 'schedule')} × {plural(len(sweep.config.seed_list()), 'seed')}"
+    shape = f"{plural(len(sweep.config.schedules), what)} × {plural(len(sweep.config.seed_list()), 'seed')}"
     console.print(f"{sweep.experiment.task.name}: {shape}, {size.describe()}; "
                   f"{size.runs - pending} already in {out}, {pending} to train", soft_wrap=True)
     set_threads_for_small_models()
