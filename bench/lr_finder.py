@@ -118,6 +118,8 @@ def _compare(candidate: list[float], best: list[float], sign: float) -> tuple[fl
 
 def _region_text(lrs: list[float]) -> str:
     """A good region as text: its first and last grid LR and how many points it holds."""
+    if not lrs:  # the metric does not exist (a regression task has no accuracy)
+        return "–"
     return f"{lrs[0]:.3g}" if len(lrs) == 1 else f"{lrs[0]:.3g} – {lrs[-1]:.3g} ({len(lrs)} points)"
 
 

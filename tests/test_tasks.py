@@ -52,6 +52,17 @@ def test_user_task_from_module_function() -> None:
     assert task.name == "two-spirals" and task.x_train.shape == (2000, 2)
 
 
+@pytest.mark.parametrize(("name", "classifies"), [("sine", False), ("deep_digits", True)])
+def test_held_out_example_tasks_train(name: str, classifies: bool) -> None:
+    from lrlab.runs import RunSpec
+    from lrlab.trainer import train
+
+    task = load_task(f"examples.held_out_tasks:{name}")
+    metrics = train(task, RunSpec("onecycle()", 0, 2, task.batch_size, task.optimizer))
+    assert metrics.diverged_step is None and metrics.epochs[-1]["val_loss"] < metrics.train_loss[0]
+    assert (metrics.epochs[-1]["val_acc"] is not None) == classifies
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("mnist1d-mpl", "did you mean 'mnist1d-mlp'"),
     ("no_such_module_xyz:make", "cannot import module 'no_such_module_xyz'"),
