@@ -60,6 +60,15 @@ def test_the_grid_widens_past_the_edge_its_pick_sits_on(tmp_path: Path) -> None:
     assert again == result
 
 
+def test_a_pick_left_at_the_edge_after_every_widening_is_said(tmp_path: Path, capsys) -> None:
+    code = main(["tune-lr", "--task", "digits-mlp", "--epochs", "2", "--seeds", "1", "--min-lr", "0.001",
+                 "--max-lr", "0.003", "--per-decade", "1", "--max-widen", "0", "--out", str(tmp_path)])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("note: the best LR is the grid's highest after 0 widenings")
+    assert json.loads((tmp_path / "tune.json").read_text())["at_edge"] is True
+
+
 TUNE = textwrap.dedent("""
     import sys
     import torch

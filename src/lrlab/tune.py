@@ -121,11 +121,16 @@ class TuneResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: ``peak_lr``, ``good_region`` and the per-LR table."""
-        return {"peak_lr": self.peak_lr, "good_region": list(self.good_region),
+        return {"peak_lr": self.peak_lr, "good_region": list(self.good_region), "at_edge": self.at_edge,
                 "points": [{"lr": p.lr, "seeds": len(p.losses), "diverged": p.failed,
                             "val_loss_mean": _json_number(p.mean), "val_loss_std": _json_number(p.std),
                             "val_acc_mean": p.accuracy, "val_loss": [_json_number(v) for v in p.losses]}
                            for p in self.points]}
+
+    @property
+    def at_edge(self) -> bool:
+        """Whether the pick is the grid's lowest or highest LR: the optimum may lie beyond it."""
+        return len(self.points) > 1 and self.peak_lr in (self.points[0].lr, self.points[-1].lr)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> TuneResult:

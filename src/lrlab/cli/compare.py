@@ -102,7 +102,8 @@ def _tune_peaks(config: ExperimentConfig, out: Path, console: Console) -> tuple[
 
     tuned_config, results = tune_peaks(config, out, dir_name, on_tune, lambda sweep: _train_or_stop(sweep, console))
     for name, result in results.items():
-        console.print(f"  {name}: {result.line()}", soft_wrap=True)
+        edge = " (at the grid's edge after every widening: the optimum may lie beyond)" if result.at_edge else ""
+        console.print(f"  {name}: {result.line()}{edge}", soft_wrap=True)
     return tuned_config, results
 
 
@@ -178,6 +179,11 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
         console.print(f"  {point.lr:<9.3g} {point.mean:.4f} ± {point.std:.4f}{failed}{mark}")
     console.print(f"wrote {out / TUNE_NAME}, {out / 'lr_sensitivity.png'}; runs in {out / 'lrlab.sqlite'}",
                   soft_wrap=True)
+    if result.at_edge:
+        side = "highest" if result.peak_lr == result.points[-1].lr else "lowest"
+        console.print(f"note: the best LR is the grid's {side} after {args.max_widen} widenings: the optimum may lie "
+                      "beyond it; raise --max-widen, or give "
+                      "--min-lr and --max-lr around it", soft_wrap=True)
     console.print(result.line())
     return 0
 
