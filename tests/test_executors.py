@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from lrlab import executors
 from lrlab.cli import main
@@ -68,14 +67,6 @@ def killer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     sys.path.remove(str(folder))
     sys.modules.pop("killer_task", None)
 
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """The in-process reference on one thread, as every worker: results then compare bitwise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def config(task: str, trainer: str, seeds: int, **overrides: object) -> ExperimentConfig:

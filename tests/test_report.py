@@ -44,6 +44,7 @@ from lrlab.report.summary import RANKING_RULE
 from lrlab.runs import RunMetrics
 from lrlab.store import Store
 from lrlab.tune import GridPoint, tune_result
+from processes import alive
 
 EPOCHS = 6
 STEPS_PER_EPOCH = 8
@@ -582,13 +583,6 @@ print(*figures._pool._processes, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")

@@ -8,11 +8,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from lrlab import batched, runner
 from lrlab.config import ExperimentConfig, parse_config
@@ -110,13 +108,6 @@ SWEEP = textwrap.dedent("""
     run_sweep(plan_sweep(config, sys.argv[1]))
 """)
 
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_kill_9_mid_sweep_loses_only_the_run_in_flight_and_a_rerun_resumes(tmp_path: Path, one_thread: None) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import tracemalloc
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -25,6 +24,8 @@ from lrlab.tasks import OptimizerDefaults, Task, load_task
 from lrlab.trainer import train
 from lrlab.vectorized import _member, group_runs, train_many
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 ADAMW = OptimizerDefaults(name="adamw", lr=0.01, weight_decay=0.01)
 WARMUP_COSINE = "warmup(steps=10) >> cosine()"
@@ -33,17 +34,6 @@ ONECYCLE = "onecycle()"  # cycles momentum / Adam's beta1 too
 SCHEDULES = (WARMUP_COSINE, PLATEAU, ONECYCLE)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits() -> Task:
-    return load_task("digits-mlp")
 
 
 def records(m: RunMetrics) -> tuple:

@@ -11,37 +11,26 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 from lrlab.cli import main
 from lrlab.runs import RunSpec
 from lrlab.store import Store
-from lrlab.tasks import OptimizerDefaults, Task, load_task
+from lrlab.tasks import OptimizerDefaults, Task
 from lrlab.vectorized import train_many
 from lrlab.workers import WorkerLostError, process_count, train_groups
+from processes import alive
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SGD = OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9)
 linux_with_two_cores = pytest.mark.skipif(not Path("/proc/self/task").exists() or process_count(8) < 2,
                                           reason="needs Linux's /proc and two cores for two workers")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Workers train on one thread; this process too, so that results compare bitwise (see test_vectorized)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits() -> Task:
-    return load_task("digits-mlp")
 
 
 def records(metrics: list) -> list[tuple]:
@@ -121,13 +110,6 @@ def children(pid: int) -> set[int]:
         found |= {int(child) for child in path.read_text().split()}
     return found
 
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def start_compare(out: Path, epochs: int) -> tuple[subprocess.Popen, set[int]]:
