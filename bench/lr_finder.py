@@ -2,9 +2,9 @@
 pick, used as OneCycle's max_lr, train as well as the best peak LR of a fine grid?
 
 tune-lr runs as ``lrlab tune-lr --schedule onecycle()`` would: its own grid (4 per decade over the finder's bracket,
-widened at an edge), 3 seeds held out from the fine grid's (1000..1002), as batched sweeps; its pick is then
-trained with the fine grid's seeds like every other candidate. Its cost (runs, seconds) is printed beside the
-fine grid's.
+widened at an edge, refined around its pick), 3 seeds held out from the fine grid's (1000..1002), as batched
+sweeps; and again with ``--halving`` (successive halving). Each pick is then trained with the fine grid's seeds
+like every other candidate. Their cost (runs, full-run equivalents, seconds) is printed beside the fine grid's.
 
 For each task: run the finder (3 seeds, its defaults), then train ``onecycle(max_lr=X)`` for every X of a
 log-spaced grid and for the finder's LR, ``--seeds`` seeds each. Judged on three metrics, each against its own
@@ -44,9 +44,11 @@ from lrlab.config import parse_config
 from lrlab.finder import find_lr_for_task
 from lrlab.runs import RunSpec
 from lrlab.stats import compare as welch
+from lrlab.store import Store
 from lrlab.tasks import OptimizerDefaults, load_task
 from lrlab.trainer import train
-from lrlab.tuner import bracket_from, tune_schedule
+from lrlab.tune import TuneResult
+from lrlab.tuner import bracket_from, peak_step, tune_schedule
 
 DEFAULT_TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
 CHARLM = "charlm-transformer"
@@ -123,6 +125,20 @@ def _region_text(lrs: list[float]) -> str:
     return f"{lrs[0]:.3g}" if len(lrs) == 1 else f"{lrs[0]:.3g} – {lrs[-1]:.3g} ({len(lrs)} points)"
 
 
+def _tune(config: object, rec: object, halving: bool) -> tuple[TuneResult, str]:
+    """``tune-lr --schedule onecycle()`` on the finder's bracket (seeds 1000-1002, batched sweeps); its pick and
+    its cost: runs, full-run equivalents (all updates trained / one run's) and seconds."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tune_dir:
+        tuned = tune_schedule(config, "onecycle()", tune_dir, bracket_from(rec), seeds=range(1000, 1003),
+                              halving=halving)
+        seconds = time.perf_counter() - start
+        with Store(tune_dir, readonly=True) as store:
+            updates = [len(store.step_metrics(r.id)["lr"]) for r in store.runs()]
+    full = peak_step(config, "onecycle()")[0]
+    return tuned, f"{len(updates)} runs = {sum(updates) / full:.1f} full, {seconds:.0f} s"
+
+
 def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optimizer: OptimizerDefaults | None,
                pool: ProcessPoolExecutor, figures: Path | None) -> tuple[str, str]:
     """Run one task's finder and grid; return its markdown section and its summary row.
@@ -140,15 +156,13 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
     if figures is not None:
         from lrlab.finder import plot_finder
         plot_finder(result, figures / f"{title.replace(', ', '-').replace(':', '_')}.png")
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tune_dir:
-        opt = {} if optimizer is None else {k: v for k, v in asdict(optimizer).items() if k != "lr"}
-        config = parse_config({"task": name, "epochs": epochs, "optimizer": opt})
-        tuned = tune_schedule(config, "onecycle()", tune_dir, bracket_from(rec), seeds=range(1000, 1003))
-    tune_s, tune_runs = time.perf_counter() - start, 3 * len(tuned.points)
+    opt = {} if optimizer is None else {k: v for k, v in asdict(optimizer).items() if k != "lr"}
+    config = parse_config({"task": name, "epochs": epochs, "optimizer": opt})
+    tuned, tune_cost = _tune(config, rec, halving=False)
+    halved, halving_cost = _tune(config, rec, halving=True)
     low, high = GRIDS[(optimizer or task.optimizer).name]
     grid = [float(v) for v in np.logspace(low, high, (high - low) * per_decade + 1)]
-    picks = {"**finder**": rec.lr, "**tune-lr**": tuned.peak_lr,
+    picks = {"**finder**": rec.lr, "**tune-lr**": tuned.peak_lr, "**tune-lr --halving**": halved.peak_lr,
              **{m: v for m, v in rec.per_method.items() if v is not None}}
     lrs = list(dict.fromkeys([*grid, *picks.values()]))  # a pick equal to another LR is trained once
     start = time.perf_counter()
@@ -193,8 +207,8 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
         f"Finder: 3 sweeps of {result.settings['num_steps']} updates from {result.settings['min_lr']:g} to "
         f"{result.settings['max_lr']:g}, {finder_s:.1f} s; recommended **{rec.lr:.3g}** "
         f"(interval {rec.low:.3g} – {rec.high:.3g}; per method: {per_method}). tune-lr: {tuned.line()}, "
-        f"{tune_runs} runs in {tune_s:.0f} s. The fine grid: {len(grid) * seeds} runs; all training here "
-        f"(grid and picks): {train_s:.0f} s.",
+        f"{tune_cost}; with --halving: {halved.line()}, {halving_cost}. The fine grid: {len(grid) * seeds} runs; "
+        f"all training here (grid and picks, one process each): {train_s:.0f} s.",
         "",
         "| run | OneCycle max_lr | " + " | ".join(m.label + " (mean ± std)" for m in METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
@@ -213,9 +227,10 @@ def bench_task(name: str, seeds: int, per_decade: int, epochs: int | None, optim
         *([f"- **the best grid point is at the grid's edge** for: {', '.join(edges)}"] if edges else []),
         "",
     ])
-    summary = (f"| {title} | {rec.lr:.3g} ({rec.low:.3g} – {rec.high:.3g}) | {tuned.peak_lr:.3g}: "
-               f"{yes(loss, tuned.peak_lr)} (p = {verdict(loss, tuned.peak_lr)[0]:.2g}); {tune_runs} runs, "
-               f"{tune_s:.0f} s vs grid {len(grid) * seeds} runs | "
+    summary = (f"| {title} | {rec.lr:.3g} ({rec.low:.3g} – {rec.high:.3g}) | "
+               + " | ".join(f"{t.peak_lr:.3g}: {yes(loss, t.peak_lr)} (p = {verdict(loss, t.peak_lr)[0]:.2g}); {cost}"
+                            for t, cost in ((tuned, tune_cost), (halved, halving_cost)))
+               + f" | {len(grid) * seeds} runs | "
                + " | ".join(f"{grid[best[m.label]]:.3g}; {yes(m, rec.lr)} (p = {verdict(m, rec.lr)[0]:.2g})"
                             for m in METRICS)
                + " | " + ", ".join(f"{label} {yes(loss, lr)}" for label, lr in list(picks.items())[1:])
@@ -249,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
     print("Summary (each metric: best grid point; is the finder within noise of it?):\n")
     print("| task | finder's LR (interval) | tune-lr's pick: within noise on final val loss?; its cost | "
-          + " | ".join(m.label for m in METRICS)
+          "with --halving | the fine grid's cost | " + " | ".join(m.label for m in METRICS)
           + " | each method's pick, by final val loss | any grid LR good on final loss and acc? |")
-    print("|---|---|---|" + "---|" * (len(METRICS) + 2))
+    print("|---|---|---|---|---|" + "---|" * (len(METRICS) + 2))
     print("\n".join(rows) + "\n")
     print(f"total: {time.perf_counter() - start:.0f} s")
     return 0

@@ -35,3 +35,19 @@ def test_plateau_is_fed_the_validation_loss_and_cuts_the_lr() -> None:
     metrics = train(task, RunSpec("plateau(patience=0, factor=0.5, threshold=1)", seed=0, epochs=4, batch_size=64,
                                   optimizer=DIGITS))
     assert [round(e["lr"], 6) for e in metrics.epochs] == [0.1, 0.05, 0.025, 0.0125]
+
+
+@pytest.mark.parametrize("stop_step", [5, 22])  # inside the first epoch; its end (22 updates per epoch)
+def test_a_run_stopped_at_a_rung_is_the_prefix_of_the_whole_run_validated_there(one_thread, digits,
+                                                                                stop_step: int) -> None:
+    from lrlab.vectorized import train_many
+
+    run = RunSpec("cosine()", seed=1, epochs=3, batch_size=64, optimizer=DIGITS)
+    stopped = RunSpec(run.schedule, run.seed, run.epochs, run.batch_size, run.optimizer, stop_step=stop_step)
+    whole = train(digits, run)
+    for metrics in (train(digits, stopped), *train_many(digits, [stopped, stopped])):
+        assert metrics.lr == whole.lr[:stop_step]  # the 3-epoch cosine, cut: not a shorter cosine
+        assert metrics.train_loss == pytest.approx(whole.train_loss[:stop_step], rel=1e-5)
+        assert len(metrics.epochs) == 1 and metrics.epochs[0]["step"] == stop_step
+        assert metrics.diverged_step is None
+    assert train(digits, stopped).epochs[0]["val_loss"] != whole.epochs[1]["val_loss"]

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrlab.tune import GridPoint, lr_grid, rank_key, tune_result, widen, within_noise
+from lrlab.tune import (
+    GridPoint,
+    halving_rungs,
+    lr_grid,
+    rank_key,
+    refine_lrs,
+    survivor_count,
+    survivors,
+    tune_result,
+    widen,
+    within_noise,
+)
 
 NAN = math.nan
 
@@ -71,3 +82,25 @@ def test_widening_goes_past_the_edge_the_pick_sits_on() -> None:
     inside = {**high_best, 0.0316: GridPoint(0.0316, (0.7,))}
     assert widen(inside) == []
     assert widen({1e-7: GridPoint(1e-7, (0.5,)), 1e-6: GridPoint(1e-6, (0.6,))}) == []  # at the bound
+
+
+def test_refining_adds_the_half_spacing_lrs_beside_the_pick() -> None:
+    grid = {lr: GridPoint(lr, (loss,)) for lr, loss in [(0.01, 2.0), (0.0178, 1.0), (0.0316, 1.5)]}
+    assert refine_lrs(grid, per_decade=4) == [0.0133, 0.0237]
+    assert refine_lrs({**grid, 0.0237: GridPoint(0.0237, (1.2,))}, per_decade=4) == [0.0133]
+    edge = {lr: GridPoint(lr, (loss,)) for lr, loss in [(0.01, 1.0), (0.1, 2.0)]}
+    assert refine_lrs(edge, per_decade=1) == [0.00316, 0.0316]
+
+
+@given(st.integers(10, 100_000), st.floats(0, 0.9))
+def test_rungs_come_after_the_lrs_peak_and_before_the_end(total: int, peak_share: float) -> None:
+    peak = int(total * peak_share)
+    rungs = halving_rungs(total, peak)
+    assert rungs == sorted(set(rungs)) and all(peak < r < total for r in rungs)
+
+
+def test_a_rung_keeps_the_best_third_and_never_a_mostly_diverged_point() -> None:
+    points = [GridPoint(0.1 * i, (float(i), float(i))) for i in range(1, 10)]
+    points[8] = GridPoint(0.9, (0.01, math.inf))  # best mean of its survivor, one seed diverged
+    assert survivors(points) == pytest.approx([0.1, 0.2, 0.3])
+    assert survivor_count(3) == 3 and survivor_count(12) == 4

@@ -19,8 +19,8 @@ from lrlab.config import parse_config
 from lrlab.errors import ConfigError
 from lrlab.runner import open_store
 from lrlab.store import Store, StoreError
-from lrlab.tune import TuneResult
-from lrlab.tuner import Bracket, grid_name, tune_schedule
+from lrlab.tune import GridPoint, TuneResult, halving_rungs, lr_grid, refine_lrs
+from lrlab.tuner import Bracket, grid_name, peak_step, tune_schedule
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUICK = {"task": "digits-mlp", "epochs": 2, "trainer": "sequential"}
@@ -37,8 +37,11 @@ def test_tune_lr_picks_inside_its_good_region_and_writes_its_files(tmp_path: Pat
     assert low <= data["peak_lr"] <= high
     assert lines[-1] == f"peak LR: {data['peak_lr']:.3g} (good region {low:.3g} – {high:.3g})"
     lrs = [p["lr"] for p in data["points"]]
-    assert lrs[:5] == [0.01, 0.0316, 0.1, 0.316, 1.0]  # the bracket, then widened while the pick sat at its edge
-    assert data["peak_lr"] != lrs[-1] or len(lrs) == 9
+    lattice = [lr for lr in lrs if lr in lr_grid(0.01, 100, per_decade=2)]
+    assert lattice[:5] == [0.01, 0.0316, 0.1, 0.316, 1.0]  # the bracket, then widened while the pick sat at its edge
+    # refined: the two LRs halfway (in log) to the coarse pick's neighbours
+    assert sorted(set(lrs) - set(lattice)) == refine_lrs({lr: p for lr, p in _points(data).items() if lr in lattice},
+                                                         per_decade=2)
     assert all(p["seeds"] == 2 for p in data["points"]) and data["schedule"] == "cosine()"
     best = min((p for p in data["points"] if not p["diverged"]), key=lambda p: p["val_loss_mean"])
     assert best["lr"] == data["peak_lr"]
@@ -48,16 +51,39 @@ def test_tune_lr_picks_inside_its_good_region_and_writes_its_files(tmp_path: Pat
                                                                 for s in (0, 1)}
 
 
+def _points(data: dict) -> dict[float, GridPoint]:
+    return {p["lr"]: GridPoint(p["lr"], tuple(float("inf") if v is None else v for v in p["val_loss"]))
+            for p in data["points"]}
+
+
 def test_the_grid_widens_past_the_edge_its_pick_sits_on(tmp_path: Path) -> None:
     # digits-mlp with cosine trains best near 0.5; a grid of 0.001..0.01 has its pick at the top edge
     config = parse_config(QUICK)
     result = tune_schedule(config, "cosine()", tmp_path, Bracket(0.001, 0.01, "test"), seeds=[0], per_decade=1,
-                           max_widen=2)
+                           max_widen=2, refine=False)
     assert [p.lr for p in result.points] == [0.001, 0.01, 0.1, 1.0]
     assert result.peak_lr in (0.1, 1.0)
     again = tune_schedule(config, "cosine()", tmp_path, Bracket(5, 6, "ignored: the stored bracket wins"),
-                          seeds=[0], per_decade=1, max_widen=2)
+                          seeds=[0], per_decade=1, max_widen=2, refine=False)
     assert again == result
+
+
+def test_successive_halving_judges_stopped_runs_at_rungs_and_trains_only_the_best_to_the_end(tmp_path: Path) -> None:
+    config = parse_config({**QUICK, "epochs": 9, "trainer": "auto"})
+    result = tune_schedule(config, "cosine()", tmp_path, Bracket(0.01, 1.0, "test"), seeds=[0, 1], per_decade=4,
+                           max_widen=0, refine=False, halving=True)
+    total, peak = peak_step(config, "cosine()")
+    first, second = halving_rungs(total, peak)  # 1/9 and 1/3 of the run
+    with Store(tmp_path, readonly=True) as store:
+        updates = {r.schedule: len(store.step_metrics(r.id)["lr"]) for r in store.runs() if r.status == "done"}
+    grid = lr_grid(0.01, 1.0, 4)
+    assert {grid_name(lr, first) for lr in grid} <= set(updates)  # every LR judged at the first rung...
+    assert all(updates[grid_name(lr, first)] == first for lr in grid)  # ...on runs stopped there
+    assert not any(grid_name(lr, second) in updates for lr in grid)  # 3 left: the second rung would stop none
+    assert len(result.points) == 3  # the best third, trained to the end
+    assert all(updates[grid_name(p.lr)] == total for p in result.points)
+    assert sorted(p.lr for p in result.pruned) == sorted(set(grid) - {p.lr for p in result.points})
+    assert {p.step for p in result.pruned} == {first}  # 9 LRs -> 3 at the first rung; 3 is the fewest kept
 
 
 def test_a_pick_left_at_the_edge_after_every_widening_is_said(tmp_path: Path, capsys) -> None:
@@ -76,7 +102,8 @@ TUNE = textwrap.dedent("""
     from lrlab.tuner import Bracket, tune_schedule
     torch.set_num_threads(1)
     config = parse_config({"task": "digits-mlp", "epochs": 8, "trainer": "sequential"})
-    tune_schedule(config, "cosine()", sys.argv[1], Bracket(0.03, 0.3, "test"), seeds=[0, 1], per_decade=2)
+    tune_schedule(config, "cosine()", sys.argv[1], Bracket(0.03, 0.3, "test"), seeds=[0, 1], per_decade=2,
+                  refine=False)
 """)
 
 
@@ -98,7 +125,7 @@ def test_a_tuning_killed_mid_grid_resumes_without_retraining_finished_points(tmp
     before = {(r.schedule, r.seed): r for r in Store(tmp_path, readonly=True).runs() if r.status == "done"}
     assert 2 <= len(before) < 8
     result = tune_schedule(parse_config({**QUICK, "epochs": 8}), "cosine()", tmp_path, Bracket(1, 2, "unused"),
-                           seeds=[0, 1], per_decade=2)
+                           seeds=[0, 1], per_decade=2, refine=False)
     after = {(r.schedule, r.seed): r for r in Store(tmp_path, readonly=True).runs()}
     assert [p.lr for p in result.points][:4] == [0.01, 0.0316, 0.1, 0.316]  # the stored bracket, not the new one
     for key, record in before.items():

@@ -54,14 +54,17 @@ class OptimizerConfig(BaseModel):
 class TuneConfig(BaseModel):
     """How ``peak_lr: tune`` tunes each schedule's peak LR (:mod:`lrlab.tuner`): a grid of ``per_decade`` LRs per
     decade over ``[min_lr, max_lr]`` (default: the LR range test's bracket), ``seeds`` seeds per LR, widened at
-    most ``max_widen`` times while the best LR sits at an edge."""
+    most ``max_widen`` times while the best LR sits at an edge, ``refine``d around the pick (two LRs at half the
+    spacing), with ``halving`` (successive halving, for long runs) or every grid run trained to the end."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     min_lr: float | None = Field(default=None, gt=0)
     max_lr: float | None = Field(default=None, gt=0)
     per_decade: int = Field(default=4, ge=1, le=12)
     seeds: int = Field(default=3, ge=1, le=50)
-    max_widen: int = Field(default=2, ge=0, le=10)
+    max_widen: int = Field(default=4, ge=0, le=10)
+    refine: bool = True
+    halving: bool = False
 
     @model_validator(mode="after")
     def _bracket_valid(self) -> TuneConfig:
@@ -80,7 +83,8 @@ class ExperimentConfig(BaseModel):
     the optimizer's LR, which every schedule's LR parameters default to (OneCycle's max_lr, a warmup's target,
     cosine's start); ``auto`` takes it from the LR range test (:mod:`lrlab.finder`), run once per results
     directory; ``tune`` gives every schedule its own peak LR, the best of a grid of real runs (``tune:``
-    says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR). ``backend``
+    says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR), ``stop_steps``
+    stops named schedules' runs after that many updates of their horizon (successive halving). ``backend``
     says where the runs train (:mod:`lrlab.executors`): ``local`` (this machine) or ``dask`` (the Dask scheduler at
     ``address``, ``tcp://HOST:PORT``, else a local cluster); neither changes the results.
     """
@@ -96,6 +100,7 @@ class ExperimentConfig(BaseModel):
     target_acc: float | None = Field(default=None, gt=0, le=1)
     peak_lr: float | str | None = None
     peak_lrs: dict[str, float] = Field(default_factory=dict)
+    stop_steps: dict[str, int] = Field(default_factory=dict)
     tune: TuneConfig = TuneConfig()
     divergence_factor: float = Field(default=10.0, gt=1)
     trainer: Literal["auto", "sequential", "vectorized"] = "auto"
@@ -131,13 +136,18 @@ class ExperimentConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _peak_lrs_valid(self) -> ExperimentConfig:
+    def _per_schedule_valid(self) -> ExperimentConfig:
+        for field_name, values in (("peak_lrs", self.peak_lrs), ("stop_steps", self.stop_steps)):
+            for name in values:
+                if name not in self.schedules:
+                    raise ValueError(f"{field_name} names {short_repr(name)}, which is not a schedule: expected one "
+                                     f"of {short_repr(list(self.schedules), 200)}")
         for name, lr in self.peak_lrs.items():
-            if name not in self.schedules:
-                raise ValueError(f"peak_lrs names {short_repr(name)}, which is not a schedule: expected one of "
-                                 f"{short_repr(list(self.schedules), 200)}")
             if not 0 < lr < math.inf:
                 raise ValueError(f"peak_lrs.{name}={lr!r}: expected a number > 0")
+        for name, step in self.stop_steps.items():
+            if step < 1:
+                raise ValueError(f"stop_steps.{name}={step!r}: expected a number of updates >= 1")
         return self
 
     @field_validator("schedules")
@@ -163,8 +173,8 @@ class ExperimentConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The parts that must not change between a run and its resumption (what a results directory holds)."""
-        return self.model_dump(exclude={"seeds", "schedules", "peak_lrs", "title", "target_acc", "trainer",
-                                        "max_members", "backend", "address"})
+        return self.model_dump(exclude={"seeds", "schedules", "peak_lrs", "stop_steps", "title", "target_acc",
+                                        "trainer", "max_members", "backend", "address"})
 
 
 def _pydantic_error_line(error: ValidationError) -> str:
@@ -295,12 +305,14 @@ class Experiment:
 
     def runs(self) -> Iterator[tuple[str, RunSpec]]:
         """``(schedule name, run)`` for every schedule × seed, seeds inner; a schedule with its own peak LR
-        (:attr:`peak_lrs`) runs with it as the optimizer's LR."""
+        (:attr:`peak_lrs`) runs with it as the optimizer's LR; one with a stop step (``config.stop_steps``) trains
+        only that many updates of its horizon."""
         epochs, batch_size = self.config.epochs or self.task.epochs, self.config.batch_size or self.task.batch_size
         for name, spec in self.config.schedules.items():
             optimizer = self.optimizer if name not in self.peak_lrs else replace(self.optimizer, lr=self.peak_lrs[name])
+            stop_step = self.config.stop_steps.get(name)
             for seed in self.config.seed_list():
-                yield name, RunSpec(spec, seed, epochs, batch_size, optimizer, self.config.divergence_factor)
+                yield name, RunSpec(spec, seed, epochs, batch_size, optimizer, self.config.divergence_factor, stop_step)
 
 
 def prepare(config: ExperimentConfig) -> Experiment:

@@ -35,6 +35,8 @@ class RunSpec:
         batch_size: examples per optimizer step (the last, smaller batch of an epoch is dropped).
         optimizer: optimizer name and hyper-parameters; ``optimizer.lr`` is the peak LR schedules start from.
         divergence_factor: a training loss above this multiple of the first batch's loss marks divergence.
+        stop_step: train only the first ``stop_step`` updates of the ``epochs``-long run, validate there and end
+            (successive halving's rungs, :mod:`lrlab.tuner`); None trains every update.
     """
 
     schedule: str
@@ -43,6 +45,7 @@ class RunSpec:
     batch_size: int
     optimizer: OptimizerDefaults
     divergence_factor: float = 10.0
+    stop_step: int | None = None
 
 
 @dataclass

@@ -53,9 +53,13 @@ def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None
     step = 0
     model.train()
     for epoch in range(1, run.epochs + 1):
+        if step == run.stop_step:  # stopped at an epoch's end: validated there
+            break
         epoch_losses = []
         order = data_order.next_epoch()
         for i in range(horizon.steps_per_epoch):
+            if step == run.stop_step:  # a rung inside an epoch: validate the model as it is
+                break
             batch = order[batch_slice(i, run.batch_size)]
             loss = task.loss_fn(model(task.x_train[batch]), task.y_train[batch])
             value = loss.item()

@@ -11,6 +11,11 @@ several seeds; what it scores is each seed's final validation loss (lower is bet
 - **The good region** is every point within seed noise of the pick (:func:`within_noise`).
 - **Widening**: while the pick sits at an edge of the grid (the optimum may lie beyond), the grid grows by
   ``per_decade`` points on that side, up to a bound.
+- **Refining**: once the pick is found, the two LRs halfway (in log) to its neighbours join the grid, for optima
+  sharper than the grid's spacing (:func:`refine_lrs`).
+- **Successive halving** (for long runs): the grid is judged at rungs (:func:`halving_rungs`, placed after the
+  LR's peak so no run is judged mid-warmup) on runs stopped there, and only the best third
+  (:func:`survivors`) trains on; each rung is one sweep, so which runs survive does not depend on an order.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ import numpy as np
 
 from lrlab.stats import compare
 
-__all__ = ["GRID_PER_DECADE", "GridPoint", "TuneResult", "lr_grid", "rank_key", "tune_result", "widen",
-           "within_noise"]
+__all__ = ["GRID_PER_DECADE", "GridPoint", "Pruned", "TuneResult", "halving_rungs", "lr_grid", "rank_key",
+           "refine_lrs", "survivor_count", "survivors", "tune_result", "widen", "within_noise"]
 
 #: grid points per decade: a factor of 1.78 between neighbours
 GRID_PER_DECADE = 4
 #: Welch's p-value above which two grid points are not told apart
 NOISE_P = 0.05
+#: successive halving keeps the best ``1 / HALVING_ETA`` of the grid at each rung...
+HALVING_ETA = 3
+#: ...but never fewer points than this (the pick and its neighbours)
+HALVING_MIN_KEEP = 3
 
 
 def lr_grid(low: float, high: float, per_decade: int = GRID_PER_DECADE) -> list[float]:
@@ -111,21 +120,33 @@ def within_noise(candidate: GridPoint, best: GridPoint) -> bool:
 
 
 @dataclass(frozen=True)
+class Pruned:
+    """A grid LR successive halving stopped: the rung (``step``, in updates) and its seeds' losses there."""
+
+    lr: float
+    step: int
+    val_loss_mean: float
+
+
+@dataclass(frozen=True)
 class TuneResult:
-    """A tuned grid: the pick, the LRs within noise of it (``good_region``: lowest and highest), and every point
-    in LR order."""
+    """A tuned grid: the pick, the LRs within noise of it (``good_region``: lowest and highest), every point
+    trained to the end in LR order, and the LRs successive halving stopped at a rung (``pruned``)."""
 
     peak_lr: float
     good_region: tuple[float, float]
     points: tuple[GridPoint, ...]
+    pruned: tuple[Pruned, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: ``peak_lr``, ``good_region`` and the per-LR table."""
+        """JSON-ready: ``peak_lr``, ``good_region``, the per-LR table and the pruned LRs."""
         return {"peak_lr": self.peak_lr, "good_region": list(self.good_region), "at_edge": self.at_edge,
                 "points": [{"lr": p.lr, "seeds": len(p.losses), "diverged": p.failed,
                             "val_loss_mean": _json_number(p.mean), "val_loss_std": _json_number(p.std),
                             "val_acc_mean": p.accuracy, "val_loss": [_json_number(v) for v in p.losses]}
-                           for p in self.points]}
+                           for p in self.points],
+                "pruned": [{"lr": p.lr, "step": p.step, "val_loss_mean": _json_number(p.val_loss_mean)}
+                           for p in self.pruned]}
 
     @property
     def at_edge(self) -> bool:
@@ -138,8 +159,11 @@ class TuneResult:
         points = tuple(GridPoint(float(row["lr"]), tuple(math.inf if v is None else float(v) for v in row["val_loss"]),
                                  (row["val_acc_mean"],) * len(row["val_loss"]))
                        for row in data["points"])
+        pruned = tuple(Pruned(float(row["lr"]), int(row["step"]),
+                              math.inf if row["val_loss_mean"] is None else float(row["val_loss_mean"]))
+                       for row in data.get("pruned", ()))
         low, high = data["good_region"]
-        return cls(float(data["peak_lr"]), (float(low), float(high)), points)
+        return cls(float(data["peak_lr"]), (float(low), float(high)), points, pruned)
 
     def line(self) -> str:
         """``peak LR: X (good region A – B)``, the last line ``lrlab tune-lr`` prints."""
@@ -151,14 +175,15 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def tune_result(points: Sequence[GridPoint]) -> TuneResult:
-    """The pick and good region of a grid (at least one point)."""
+def tune_result(points: Sequence[GridPoint], pruned: Sequence[Pruned] = ()) -> TuneResult:
+    """The pick and good region of a grid (at least one point trained to the end; ``pruned``: the LRs stopped at
+    a rung, reported but never picked)."""
     if not points:
         raise ValueError("points=[] is invalid: expected at least one grid point")
     ordered = tuple(sorted(points, key=lambda p: p.lr))
     best = min(ordered, key=rank_key)
     good = [p.lr for p in ordered if p is best or within_noise(p, best)]
-    return TuneResult(best.lr, (min(good), max(good)), ordered)
+    return TuneResult(best.lr, (min(good), max(good)), ordered, tuple(sorted(pruned, key=lambda p: p.lr)))
 
 
 def widen(points: Mapping[float, GridPoint], per_decade: int = GRID_PER_DECADE, low_bound: float = 1e-7,
@@ -179,3 +204,47 @@ def widen(points: Mapping[float, GridPoint], per_decade: int = GRID_PER_DECADE, 
     else:
         return []
     return [lr for lr in new if lr not in points]
+
+
+def refine_lrs(points: Mapping[float, GridPoint], per_decade: int = GRID_PER_DECADE) -> list[float]:
+    """The LRs halfway (in log) between a grid's pick and its neighbours: the pick's neighbours on the lattice of
+    ``2 * per_decade`` points per decade, less those the grid has.
+
+    >>> grid = {0.01: GridPoint(0.01, (0.9,)), 0.0178: GridPoint(0.0178, (0.5,)), 0.0316: GridPoint(0.0316, (0.7,))}
+    >>> refine_lrs(grid)
+    [0.0133, 0.0237]
+    """
+    best = min(points.values(), key=rank_key).lr
+    k = round(_lattice_index(best, 2 * per_decade))
+    new = [float(f"{10 ** (j / (2 * per_decade)):.3g}") for j in (k - 1, k + 1)]
+    return [lr for lr in new if lr not in points]
+
+
+def halving_rungs(total_steps: int, peak_step: int, rungs: int = 2, eta: int = HALVING_ETA) -> list[int]:
+    """Where successive halving judges a grid's runs (updates, increasing, each before ``total_steps``): at
+    ``1 / eta ** j`` (j = ``rungs`` .. 1) of the updates after the LR's peak at ``peak_step``, so no run is
+    judged before its LR has peaked (mid-warmup, or in OneCycle's rise).
+
+    >>> halving_rungs(900, 0)
+    [100, 300]
+    >>> halving_rungs(1000, 300)
+    [377, 533]
+    """
+    rest = total_steps - peak_step
+    steps = sorted({peak_step + rest // eta ** j for j in range(rungs, 0, -1)})
+    return [s for s in steps if peak_step < s < total_steps]
+
+
+def survivors(points: Sequence[GridPoint], eta: int = HALVING_ETA, min_keep: int = HALVING_MIN_KEEP) -> list[float]:
+    """The LRs a rung promotes, in LR order: the best ``ceil(len(points) / eta)`` by :func:`rank_key`, at least
+    ``min_keep``.
+
+    >>> survivors([GridPoint(lr, (loss,)) for lr, loss in [(0.1, 3.0), (0.2, 1.0), (0.4, 2.0), (0.8, 9.0)]], 2, 1)
+    [0.2, 0.4]
+    """
+    return sorted(p.lr for p in sorted(points, key=rank_key)[:survivor_count(len(points), eta, min_keep)])
+
+
+def survivor_count(n: int, eta: int = HALVING_ETA, min_keep: int = HALVING_MIN_KEEP) -> int:
+    """How many of ``n`` grid LRs a rung promotes (:func:`survivors`); ``n`` or more means the rung stops none."""
+    return max(min_keep, math.ceil(n / eta))

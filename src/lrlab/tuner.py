@@ -22,7 +22,18 @@ from lrlab.report.files import replacing
 from lrlab.report.sensitivity import SENSITIVITY_NAME, plot_sensitivity
 from lrlab.runner import plan_sweep, run_sweep
 from lrlab.store import STORE_NAME, Store
-from lrlab.tune import GridPoint, TuneResult, lr_grid, tune_result, widen
+from lrlab.tune import (
+    GridPoint,
+    Pruned,
+    TuneResult,
+    halving_rungs,
+    lr_grid,
+    refine_lrs,
+    survivor_count,
+    survivors,
+    tune_result,
+    widen,
+)
 
 if TYPE_CHECKING:
     from lrlab.finder import Recommendation
@@ -60,14 +71,16 @@ def bracket_from(rec: Recommendation) -> Bracket:
     return Bracket(low, high, f"LR range test (pick {rec.lr:.3g}, interval {rec.low:.3g} – {rec.high:.3g})")
 
 
-def grid_name(lr: float) -> str:
-    """The run name of a grid point: ``lr=0.0316``."""
-    return f"lr={lr:.3g}"
+def grid_name(lr: float, stop_step: int | None = None) -> str:
+    """The run name of a grid point: ``lr=0.0316``, or ``lr=0.0316@120`` for its runs stopped after 120 updates
+    (a successive-halving rung)."""
+    return f"lr={lr:.3g}" + ("" if stop_step is None else f"@{stop_step}")
 
 
-def grid_points(store: Store, lrs: Sequence[float]) -> list[GridPoint]:
-    """Each grid LR's final validation loss (``inf`` where a seed diverged) and accuracy, from ``store``."""
-    by_name: dict[str, tuple[list[float], list[float | None]]] = {grid_name(lr): ([], []) for lr in lrs}
+def grid_points(store: Store, lrs: Sequence[float], stop_step: int | None = None) -> dict[float, GridPoint]:
+    """Each grid LR's final validation loss (``inf`` where a seed diverged) and accuracy, from ``store``: of the
+    runs trained to the end, or of those stopped at ``stop_step``."""
+    by_name: dict[str, tuple[list[float], list[float | None]]] = {grid_name(lr, stop_step): ([], []) for lr in lrs}
     for run in store.runs():
         if run.schedule not in by_name or run.status not in ("done", "diverged"):
             continue
@@ -75,22 +88,68 @@ def grid_points(store: Store, lrs: Sequence[float]) -> list[GridPoint]:
         loss = epochs["val_loss"][-1] if run.status == "done" and epochs["val_loss"] else math.inf
         by_name[run.schedule][0].append(loss if loss is not None and math.isfinite(loss) else math.inf)
         by_name[run.schedule][1].append(epochs["val_acc"][-1] if run.status == "done" and epochs["val_acc"] else None)
-    return [GridPoint(lr, tuple(by_name[grid_name(lr)][0]), tuple(by_name[grid_name(lr)][1])) for lr in lrs]
+    return {lr: GridPoint(lr, tuple(by_name[grid_name(lr, stop_step)][0]), tuple(by_name[grid_name(lr, stop_step)][1]))
+            for lr in lrs}
+
+
+@dataclass
+class _Grid:
+    """One schedule's grid in one results directory: trains (or reads back) its points at a length."""
+
+    config: ExperimentConfig
+    spec: str
+    out: Path
+    bracket: Bracket
+    seeds: Sequence[int]
+    on_sweep: Callable[[Any], None] | None
+
+    def train(self, lrs: Sequence[float], stop_step: int | None = None) -> dict[float, GridPoint]:
+        """The points at ``lrs``, trained to the end or stopped at ``stop_step`` (runs already stored are kept):
+        one sweep, batched where the task allows."""
+        names = {grid_name(lr, stop_step): lr for lr in lrs}
+        grid = self.config.model_copy(update={
+            "schedules": dict.fromkeys(names, self.spec), "seeds": list(self.seeds), "peak_lrs": names,
+            "stop_steps": dict.fromkeys(names, stop_step) if stop_step is not None else {}, "peak_lr": None})
+        with plan_sweep(grid, self.out) as sweep:
+            sweep.store.set_meta("bracket", {"low": self.bracket.low, "high": self.bracket.high,
+                                             "source": self.bracket.source})
+            if sweep.pending:
+                if self.on_sweep is not None:
+                    self.on_sweep(sweep)
+                else:
+                    run_sweep(sweep)
+            return grid_points(sweep.store, lrs, stop_step)
+
+
+def peak_step(config: ExperimentConfig, spec: str) -> tuple[int, int]:
+    """``(total updates, the first update at the schedule's highest LR)`` for ``spec`` on ``config``'s task."""
+    from lrlab.config import prepare
+    from lrlab.spec import build
+
+    horizon = prepare(config).horizon
+    lrs = build(spec, horizon).lr_values()
+    return horizon.total_steps, lrs.index(max(lrs))
 
 
 def tune_schedule(config: ExperimentConfig, spec: str, out: str | Path, bracket: Bracket | Callable[[], Bracket],
-                  *, seeds: Sequence[int], per_decade: int = 4, max_widen: int = 2,
-                  on_sweep: Callable[[Any], None] | None = None) -> TuneResult:
+                  *, seeds: Sequence[int], per_decade: int = 4, max_widen: int = 4, refine: bool = True,
+                  halving: bool = False, on_sweep: Callable[[Any], None] | None = None) -> TuneResult:
     """Tune ``spec``'s peak LR on ``config``'s task into the results directory ``out``; return the pick.
+
+    The grid over the bracket widens while its pick sits at an edge, then (``halving``) successive halving
+    stops all but the best third at each rung, then (``refine``) the two LRs halfway to the pick's neighbours
+    join it; see :mod:`lrlab.tune`. With halving, widening judges the first rung's runs.
 
     Args:
         config: the task, epochs, batch size, optimizer and trainer (its schedules and seeds are not used).
         spec: the schedule to tune.
-        out: the grid's results directory (resumed when it holds the same grid).
+        out: the grid's results directory (resumed: stored runs are not retrained).
         bracket: the first grid's bounds, or a function computing them (called only when ``out`` has none).
         seeds: each LR's seeds.
         per_decade: grid LRs per factor of 10.
         max_widen: how often the grid may grow past an edge its pick sits on.
+        refine: add the half-spacing LRs beside the pick.
+        halving: successive halving (for long runs): see :func:`lrlab.tune.halving_rungs`.
         on_sweep: called with each planned sweep before it trains (a progress display's hook); it must train it
             (``run_sweep``) or leave it to this function when None.
     """
@@ -98,23 +157,30 @@ def tune_schedule(config: ExperimentConfig, spec: str, out: str | Path, bracket:
     stored = _stored_bracket(out)
     if stored is None:
         stored = bracket() if callable(bracket) else bracket
+    grid = _Grid(config, spec, out, stored, seeds, on_sweep)
+    rungs = halving_rungs(*peak_step(config, spec)) if halving else []
+    screen = rungs[0] if rungs else None
     lrs = lr_grid(stored.low, stored.high, per_decade)
     for widened in range(max_widen + 1):
-        grid = config.model_copy(update={"schedules": {grid_name(lr): spec for lr in lrs}, "seeds": list(seeds),
-                                         "peak_lrs": {grid_name(lr): lr for lr in lrs}, "peak_lr": None})
-        with plan_sweep(grid, out) as sweep:
-            sweep.store.set_meta("bracket", {"low": stored.low, "high": stored.high, "source": stored.source})
-            if sweep.pending:
-                if on_sweep is not None:
-                    on_sweep(sweep)
-                else:
-                    run_sweep(sweep)
-            points = grid_points(sweep.store, lrs)
-        result = tune_result(points)
-        more = widen({p.lr: p for p in points}, per_decade) if widened < max_widen else []
+        points = grid.train(lrs, screen)
+        more = widen(points, per_decade) if widened < max_widen else []
         if not more:
             break
         lrs = sorted({*lrs, *more})
+    pruned: list[Pruned] = []
+    for rung in rungs:
+        if survivor_count(len(lrs)) >= len(lrs):
+            break
+        points = grid.train(lrs, rung)
+        keep = survivors(list(points.values()))
+        pruned += [Pruned(lr, rung, points[lr].mean) for lr in lrs if lr not in keep]
+        lrs = keep
+    points = grid.train(lrs)
+    if refine:
+        more = refine_lrs(points, per_decade)
+        if more:
+            points = grid.train(sorted({*lrs, *more}))
+    result = tune_result(list(points.values()), pruned)
     write_tune_files(out, spec, result, stored)
     return result
 
@@ -169,6 +235,6 @@ def tune_peaks(config: ExperimentConfig, out: str | Path, dir_name: Callable[[st
             on_tune(name, i)
         results[name] = tune_schedule(base, spec, out / "tuning" / dir_name(name), bracket, seeds=seeds,
                                       per_decade=settings.per_decade, max_widen=settings.max_widen,
-                                      on_sweep=on_sweep)
+                                      refine=settings.refine, halving=settings.halving, on_sweep=on_sweep)
     picks = {name: result.peak_lr for name, result in results.items()}
     return config.model_copy(update={"peak_lrs": {**picks, **config.peak_lrs}}), results

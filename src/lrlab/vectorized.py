@@ -72,12 +72,13 @@ __all__ = ["MAX_GROUP", "available_memory", "group_key", "group_limit", "group_r
 
 
 def group_key(run: RunSpec) -> tuple:
-    """What runs must share to train as one batched model: length, batch size and optimizer kind.
+    """What runs must share to train as one batched model: length (and where it stops), batch size and optimizer
+    kind.
 
     LR, momentum (Adam's beta1), schedule, seed and divergence factor may differ per member.
     """
     opt = run.optimizer
-    return (run.epochs, run.batch_size, opt.name, opt.nesterov, opt.weight_decay, opt.betas[1])
+    return (run.epochs, run.stop_step, run.batch_size, opt.name, opt.nesterov, opt.weight_decay, opt.betas[1])
 
 
 def group_runs(runs: Sequence[RunSpec], max_members: int | None = None, processes: int = 1) -> list[list[int]]:
@@ -268,11 +269,14 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
     per_epoch = steps_per_epoch(task, batch_size)
     active = list(range(len(runs)))  # member indices still training, in batch order
     step = 0
+    stop_step = runs[0].stop_step
     for epoch in range(1, epochs + 1):
-        if not active:
+        if not active or step == stop_step:
             break
         orders = torch.stack([members[k].data_order.next_epoch() for k in active])
         for i in range(per_epoch):
+            if step == stop_step:  # a rung inside an epoch: validate the members as they are
+                break
             batch = orders[:, batch_slice(i, batch_size)]
             x, y = task.x_train[batch], task.y_train[batch]
             grads, aux = step_fn(params, buffers, x, y)

@@ -166,7 +166,8 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         result = tune_schedule(config, spec, out, bracket, seeds=seeds, per_decade=args.per_decade,
-                               max_widen=args.max_widen, on_sweep=lambda sweep: _train_or_stop(sweep, console))
+                               max_widen=args.max_widen, refine=args.refine, halving=args.halving,
+                               on_sweep=lambda sweep: _train_or_stop(sweep, console))
     except _StopError as stop:
         return stop.code
     finally:
@@ -177,6 +178,9 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
             " (good region)" if result.good_region[0] <= point.lr <= result.good_region[1] else "")
         failed = f", {point.failed} diverged" if point.failed else ""
         console.print(f"  {point.lr:<9.3g} {point.mean:.4f} ± {point.std:.4f}{failed}{mark}")
+    for stopped in result.pruned:
+        console.print(f"  {stopped.lr:<9.3g} stopped at update {stopped.step} (successive halving: "
+                      f"{stopped.val_loss_mean:.4f} there)")
     console.print(f"wrote {out / TUNE_NAME}, {out / 'lr_sensitivity.png'}; runs in {out / 'lrlab.sqlite'}",
                   soft_wrap=True)
     if result.at_edge:

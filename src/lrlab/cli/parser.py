@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "tune-lr", help="tune a schedule's peak LR with a grid of real runs", formatter_class=raw,
         description="Train the schedule at every peak LR of a log-spaced grid (over the LR range test's bracket,\n"
-                    "widened while the best LR sits at an edge), with --seeds seeds each, as one batched sweep where\n"
-                    "the task allows; pick the best mean final validation loss (a diverged seed is a failure) and\n"
-                    "the good region within seed noise of it. Writes tune.json and lr_sensitivity.png; resumes.",
+                    "widened while the best LR sits at an edge, refined at half the spacing around it), with\n"
+                    "--seeds seeds each, as one batched sweep where the task allows; pick the best mean final\n"
+                    "validation loss (a diverged seed is a failure) and the good region within seed noise of it.\n"
+                    "Writes tune.json and lr_sensitivity.png; resumes.",
         epilog="example:\n  lrlab tune-lr --task digits-mlp --schedule 'warmup(epochs=1) >> cosine()' --seeds 3")
     p.add_argument("--task", default="mnist1d-mlp", help="a built-in task (lrlab tasks) or package.module:function")
     p.add_argument("--schedule", default="onecycle()", metavar="SPEC", help="the schedule to tune (default onecycle())")
@@ -117,8 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-lr", type=float, metavar="LR", help="the grid's lower bound (default: the range test's)")
     p.add_argument("--max-lr", type=float, metavar="LR", help="the grid's upper bound (with --min-lr)")
     p.add_argument("--per-decade", type=positive_int, default=4, metavar="K", help="grid LRs per decade (default 4)")
-    p.add_argument("--max-widen", type=int, default=2, metavar="W",
-                   help="times the grid may grow past the edge its best LR sits on (default 2)")
+    p.add_argument("--max-widen", type=int, default=4, metavar="W",
+                   help="times the grid may grow a decade past the edge its best LR sits on (default 4)")
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="skip the two LRs at half the spacing beside the pick (2 more LRs; for sharp optima)")
+    p.add_argument("--halving", action="store_true",
+                   help="successive halving, for long runs: judge the grid on runs stopped at rungs after the LR's "
+                        "peak, train only the best third on (about half the cost; bench/RESULTS.md says what it "
+                        "loses)")
     p.add_argument("--trainer", choices=["auto", "sequential", "vectorized"], help="as for compare")
     _backend_args(p)
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<task>-tune-lr)")
