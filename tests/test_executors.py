@@ -58,14 +58,20 @@ KILLER = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def killer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The ARMED file of the importable task ``killer_task:make`` (importable by processes spawned after this)."""
+    """The ARMED file of the importable task ``kill_once_task:make`` (importable by processes spawned after this).
+
+    The module's name is this file's own, and any module of that name imported earlier is dropped: a module
+    cached under a shared name (tests/test_workers.py's ``killer_task`` kills every worker) would be imported
+    instead, and every worker of the group would die.
+    """
     folder = tmp_path_factory.mktemp("killer")
     armed = folder / "armed"
-    (folder / "killer_task.py").write_text(KILLER.format(driver=os.getpid(), armed=str(armed)))
+    (folder / "kill_once_task.py").write_text(KILLER.format(driver=os.getpid(), armed=str(armed)))
     sys.path.insert(0, str(folder))
+    sys.modules.pop("kill_once_task", None)
     yield armed
     sys.path.remove(str(folder))
-    sys.modules.pop("killer_task", None)
+    sys.modules.pop("kill_once_task", None)
 
 
 
@@ -100,7 +106,7 @@ def in_process(tmp_path: Path, trainer: str, seeds: int) -> dict[tuple[str, int]
 def test_a_sweep_with_a_killed_forked_worker_stores_every_run_once_equal_to_in_process(
         tmp_path: Path, killer: Path, one_thread: None) -> None:
     killer.touch()
-    used = sweep_into(tmp_path / "out", config("killer_task:make", "vectorized", 4))
+    used = sweep_into(tmp_path / "out", config("kill_once_task:make", "vectorized", 4))
     assert not killer.exists(), "no worker was killed"
     assert "in 2 processes" in used
     runs = stored(tmp_path / "out")
@@ -161,7 +167,7 @@ def test_a_sweep_through_dask_with_a_killed_worker_stores_every_run_once_equal_t
         tmp_path: Path, cluster: str, killer: Path, one_thread: None, trainer: str) -> None:
     seeds = 4 if trainer == "vectorized" else 2
     killer.touch()
-    used = sweep_into(tmp_path / "out", config("killer_task:make", trainer, seeds, backend="dask", address=cluster))
+    used = sweep_into(tmp_path / "out", config("kill_once_task:make", trainer, seeds, backend="dask", address=cluster))
     assert not killer.exists(), "no worker was killed"
     assert used.endswith(f"; backend dask at {cluster}")
     runs = stored(tmp_path / "out")
