@@ -282,8 +282,9 @@ def start_compare(out: Path, backend: str, epochs: int, seeds: int = 2, until: s
     return process
 
 
-def assert_no_process_left(sid: int) -> None:
-    deadline = time.monotonic() + 30
+def assert_no_process_left(sid: int, within_s: float = 30) -> None:
+    """Wait up to ``within_s`` seconds for session ``sid`` to end; kill and fail on what is left."""
+    deadline = time.monotonic() + within_s
     while session(sid) and time.monotonic() < deadline:
         time.sleep(0.1)
     leftover = session(sid)
@@ -320,7 +321,8 @@ def test_a_killed_driver_takes_its_cluster_with_it_and_a_rerun_resumes(tmp_path:
     process = start_compare(tmp_path / "out", backend, epochs=10, seeds=6, until="done")
     os.kill(process.pid, signal.SIGKILL)  # the driver alone: its local cluster's workers must not linger
     process.communicate()
-    assert_no_process_left(process.pid)
+    # Ray's GCS and raylet stop with the driver; its workers and agents notice in 25-75 s (measured under load)
+    assert_no_process_left(process.pid, within_s=30 if backend == "dask" else 150)
     before = {(r.schedule, r.seed): r for r in Store(tmp_path / "out").runs() if r.status == "done"}
     assert 0 < len(before) < 6
 

@@ -268,12 +268,18 @@ class RayExecutor:
         self._owned = not ray.is_initialized()
         if self._owned:
             quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-            if address is None:  # its workers import what this process imports (a user's task module too)
-                path = os.pathsep.join(p for p in sys.path if p)
-                ray.init(num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
+            # ray.init puts its own handlers on SIGTERM and SIGINT (SIGTERM would abort the driver, exit -6): the
+            # caller's go back, so a stop takes its orderly path
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            if address is None:  # a new instance (not one already running here), its workers importing what this
+                path = os.pathsep.join(p for p in sys.path if p)  # process imports (a user's task module too)
+                ray.init(address="local", num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
             else:
                 _check_reachable(address)
                 ray.init(address=address, **quiet)
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
         available = ray.cluster_resources()
         gpus = GPU_SHARE if _on_gpu(device) else 0
         if gpus and not available.get("GPU"):
