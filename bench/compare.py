@@ -1,10 +1,13 @@
 """Wall time of the default study (`lrlab compare`: 6 schedules x 5 seeds on mnist1d-mlp), per trainer.
 
     python bench/compare.py [--seeds N] [--task NAME] [--trainers sequential auto] [--repeats R]
-    python bench/compare.py --trainers sequential auto --backends local dask --repeats 1 [--tune-grid]
+    python bench/compare.py --trainers sequential auto --backends local dask ray --repeats 1 [--tune-grid]
+    python bench/compare.py --overhead 200 --backends dask ray --repeats 3
 
 For each trainer, interleaved over repeats: per-schedule mean wall time per run, the sweep's wall time, the
 report's, and the total; then the sweep-time ratio of each trainer to the first (median over repeats).
+``--overhead N``: each cluster engine's own cost instead, started by lrlab with 2 workers (lrlab.executors): the
+time to start it, and per task over N empty tasks after a warm-up (no training, no task loaded).
 """
 
 from __future__ import annotations
@@ -51,16 +54,66 @@ def study(task: str, seeds: int, trainer: str, backend: str = "local",
             "total": reported - start, "per_schedule": per_schedule, "used": used}
 
 
+def _nothing(i: int) -> int:
+    return i
+
+
+def engine_overhead(backend: str, tasks: int) -> dict[str, float]:
+    """Seconds to start ``backend``'s own 2-worker cluster (:func:`lrlab.executors.open_executor`), and seconds
+    per task over ``tasks`` empty tasks submitted at once, after as many to warm its workers up."""
+    from lrlab.executors import open_executor
+
+    start = time.perf_counter()
+    executor = open_executor(backend, None, "vectorized", 2, tasks)
+    started = time.perf_counter()
+    try:
+        if backend == "dask":
+            def run() -> None:
+                executor.client.gather([executor.client.submit(_nothing, i, pure=False) for i in range(tasks)])
+        else:
+            import ray
+
+            remote = ray.remote(_nothing)
+
+            def run() -> None:
+                ray.get([remote.remote(i) for i in range(tasks)])
+        run()
+        warm = time.perf_counter()
+        run()
+        done = time.perf_counter()
+    finally:
+        executor.close()
+    return {"start": started - start, "per_task": (done - warm) / tasks}
+
+
+def overhead(backends: list[str], tasks: int, repeats: int) -> None:
+    """Print each engine's start time and per-task cost (medians over ``repeats``, interleaved)."""
+    results: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for _ in range(repeats):
+        for backend in backends:
+            results[backend].append(engine_overhead(backend, tasks))
+    print(f"engine overhead: 2 single-thread workers started by lrlab, {tasks} empty tasks, {repeats} repeats "
+          "(medians)")
+    print(f"{'backend':<10}{'start s':>9}{'ms/task':>9}")
+    for backend, runs in results.items():
+        print(f"{backend:<10}{statistics.median(r['start'] for r in runs):>9.2f}"
+              f"{1000 * statistics.median(r['per_task'] for r in runs):>9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--backends", nargs="+", default=["local"], help="local, dask: each trainer on each")
+    parser.add_argument("--backends", nargs="+", default=["local"], help="local, dask, ray: each trainer on each")
+    parser.add_argument("--overhead", type=int, metavar="N", help="time N empty tasks per cluster engine instead")
     parser.add_argument("--tune-grid", action="store_true", help="time a tune-lr grid (7 LRs x 3 seeds) instead")
     parser.add_argument("--task", default="mnist1d-mlp")
     parser.add_argument("--trainers", nargs="+", default=["sequential", "auto"])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     set_threads_for_small_models()
+    if args.overhead:
+        overhead([b for b in args.backends if b != "local"], args.overhead, args.repeats)
+        return
     results: dict[str, list[dict]] = defaultdict(list)
     combos = [(trainer, backend) for backend in args.backends for trainer in args.trainers]
     for _ in range(args.repeats):

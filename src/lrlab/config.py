@@ -85,8 +85,9 @@ class ExperimentConfig(BaseModel):
     directory; ``tune`` gives every schedule its own peak LR, the best of a grid of real runs (``tune:``
     says how; :mod:`lrlab.tuner`). ``peak_lrs`` sets the peak LR of named schedules (name -> LR), ``stop_steps``
     stops named schedules' runs after that many updates of their horizon (successive halving). ``backend``
-    says where the runs train (:mod:`lrlab.executors`): ``local`` (this machine) or ``dask`` (the Dask scheduler at
-    ``address``, ``tcp://HOST:PORT``, else a local cluster); neither changes the results.
+    says where the runs train (:mod:`lrlab.executors`): ``local`` (this machine), ``dask`` (the Dask scheduler at
+    ``address``, ``tcp://HOST:PORT``, else a local cluster) or ``ray`` (the Ray cluster at ``address``,
+    ``HOST:PORT``, else a local one); neither changes the results.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -105,7 +106,7 @@ class ExperimentConfig(BaseModel):
     divergence_factor: float = Field(default=10.0, gt=1)
     trainer: Literal["auto", "sequential", "vectorized"] = "auto"
     max_members: int | None = Field(default=None, ge=1)
-    backend: Literal["local", "dask"] = "local"
+    backend: Literal["local", "dask", "ray"] = "local"
     address: str | None = None
 
     @field_validator("seeds")
@@ -132,7 +133,8 @@ class ExperimentConfig(BaseModel):
     @classmethod
     def _address_needs_a_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and info.data.get("backend", "local") == "local":
-            raise ValueError("an address is for a cluster: expected backend 'dask' with it (--backend dask)")
+            raise ValueError("an address is for a cluster: expected backend 'dask' or 'ray' with it "
+                             "(--backend dask, --backend ray)")
         return value
 
     @model_validator(mode="after")

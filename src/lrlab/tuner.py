@@ -2,9 +2,10 @@
 
 Each grid point is the schedule at one peak LR (the optimizer's LR, which the schedule's LR parameters default
 to), trained with a few seeds. The grid is a results directory of its own: runs named ``lr=0.0316`` (and
-``lr=0.0316@120`` for runs successive halving stopped after 120 updates), stored and resumed like any sweep (:mod:`lrlab.runner`: batched where the task allows, a killed tuning loses only the runs
-in flight), so ``lrlab report`` on it compares the LRs. The pick, its good region and the widening rule are
-:mod:`lrlab.tune`'s, as are refining and successive halving. Written beside the store: ``tune.json`` (the pick and the per-LR table) and
+``lr=0.0316@120`` for runs successive halving stopped after 120 updates), stored and resumed like any sweep
+(:mod:`lrlab.runner`: batched where the task allows, a killed tuning loses only the runs in flight), so
+``lrlab report`` on it compares the LRs. The pick, its good region, the widening rule, refining and successive
+halving are :mod:`lrlab.tune`'s. Written beside the store: ``tune.json`` (the pick and the per-LR table) and
 ``lr_sensitivity.png``.
 """
 

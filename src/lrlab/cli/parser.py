@@ -10,10 +10,12 @@ from lrlab.cli.common import peak_lr_arg, positive_int
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--address``: where the runs train (results do not depend on it)."""
-    p.add_argument("--backend", choices=["local", "dask"],
-                   help="local (default): this machine; dask: a Dask cluster (pip install 'lrlab[dask]'), the one "
-                        "at --address, else a local one on 127.0.0.1")
-    p.add_argument("--address", metavar="tcp://HOST:PORT", help="the Dask scheduler to send the runs to")
+    p.add_argument("--backend", choices=["local", "dask", "ray"],
+                   help="local (default): this machine; dask: a Dask cluster (pip install 'lrlab[dask]'), ray: a Ray "
+                        "cluster (pip install 'lrlab[ray]'): the one at --address, else a local one")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="the cluster to send the runs to: a Dask scheduler (tcp://HOST:8786) or a Ray head "
+                        "(HOST:6379)")
 
 
 def build_parser() -> argparse.ArgumentParser:
