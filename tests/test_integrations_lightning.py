@@ -4,26 +4,17 @@ example run as written."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
 
 L = pytest.importorskip("lightning")
 
 import lrlab  # noqa: E402
+from integration_docs import DOC, doc_example  # noqa: E402
 from lrlab.cli import main  # noqa: E402
 from lrlab.errors import ConfigError  # noqa: E402
 from lrlab.integrations.lightning import FeedPlateau, RecordRun, configure_optimizers  # noqa: E402
 from lrlab.store import Store  # noqa: E402
-
-DOC = Path(__file__).parent.parent / "docs" / "integrations.md"
-
-
-def doc_example(name: str) -> str:
-    """The Python block after ``<!-- example: name -->`` in docs/integrations.md."""
-    return re.search(rf"<!-- example: {name} -->\n```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL).group(1)
 
 
 class Flat(L.LightningModule):
