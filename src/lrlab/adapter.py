@@ -95,7 +95,7 @@ class ScheduledLR(LRScheduler):
         self.relative = relative
         self.controller = controller
         #: the step past which a controller that never had a metric is warned about (see :meth:`step`)
-        self.unfed_limit = UNFED_STEPS + (0 if controller is None else controller.start_step)
+        self.unfed_limit = UNFED_STEPS + getattr(controller, "start_step", 0)  # a Greedy controller has none
         self._fed = False
         if controller is not None:
             controller.bind(num_groups)
