@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import pytest
 import torch
@@ -123,6 +124,34 @@ def test_plateau_floor_stops_reductions_at_min_lr():
     for _ in range(5):
         sched.step(1.0)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.005)
+
+
+def test_a_plateau_never_fed_a_metric_warns_once():
+    """A trainer calling step() without the metric leaves a plateau inert: warned once, at the limit."""
+    opt = make_optimizer()
+    sched = ScheduledLR(opt, Constant(0.1), controller=Plateau(patience=0, start_step=5))
+    assert sched.unfed_limit == 1005
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2000):
+            sched.step()
+    assert [str(w.message)[:60] for w in caught] == [
+        "ScheduledLR has a plateau controller but no metric in 1005 s"]
+
+
+def test_a_plan_counts_the_unfed_limit_in_epochs_and_a_fed_plateau_never_warns():
+    from lrlab.spec import Horizon, build
+
+    plan = build("warmup(steps=7) >> plateau(patience=0)", Horizon(400, steps_per_epoch=30))
+    assert ScheduledLR.from_plan(make_optimizer(), plan).unfed_limit == 7 + 10 * 30
+    sched = ScheduledLR.from_plan(make_optimizer(), plan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for step in range(1, 400):
+            sched.step()
+            if step % 30 == 0:
+                sched.observe(1.0)
+        ScheduledLR(make_optimizer(), Constant(0.1)).step()  # no controller: nothing to feed
 
 
 def save_and_load(state: dict) -> dict:

@@ -489,6 +489,13 @@ def test_torch_composites_reject_plateau_children() -> None:
     C.ChainedScheduler([C.ExponentialLR(opt, 0.9), C.ReduceLROnPlateau(opt)])
 
 
+def test_plateau_is_an_instance_of_torch_plateau_so_trainers_pass_it_the_metric() -> None:
+    """Lightning and the HF Trainer call ``step(metric)`` only on instances of torch's class, else ``step()``."""
+    opt = make_optimizer("sgd", [0.1])
+    assert isinstance(C.ReduceLROnPlateau(opt), T.ReduceLROnPlateau)
+    assert not isinstance(C.StepLR(opt, 2), T.ReduceLROnPlateau)
+
+
 def test_chained_cosine_past_t_max_is_a_product_unlike_torch() -> None:
     """After T_max torch's chained cosine adds ``base * (1 - cos(pi / T_max)) / 2``, not scaled by the others."""
     def chain(lib: Any, opt: torch.optim.Optimizer) -> Any:

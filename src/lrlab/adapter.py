@@ -6,6 +6,7 @@ can never change the curve: the LR at step ``t`` is always ``schedule(t) * contr
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
@@ -17,6 +18,12 @@ from lrlab.schedules import Schedule
 
 if TYPE_CHECKING:
     from lrlab.spec import Plan
+
+
+#: steps a controller may be stepped without ever receiving a metric before :class:`ScheduledLR` warns (once),
+#: counted from the controller's ``start_step``; 10 epochs when the plan knows the steps per epoch
+UNFED_STEPS = 1000
+UNFED_EPOCHS = 10
 
 
 def initial_lrs(optimizer: Optimizer, last_epoch: int = -1) -> list[float]:
@@ -87,6 +94,9 @@ class ScheduledLR(LRScheduler):
         self.momentum_key = None if momentum is None else momentum_key(optimizer)
         self.relative = relative
         self.controller = controller
+        #: the step past which a controller that never had a metric is warned about (see :meth:`step`)
+        self.unfed_limit = UNFED_STEPS + getattr(controller, "start_step", 0)  # a Greedy controller has none
+        self._fed = False
         if controller is not None:
             controller.bind(num_groups)
         super().__init__(optimizer, last_epoch)
@@ -98,7 +108,11 @@ class ScheduledLR(LRScheduler):
         The LR written into the optimizer is ``plan.lr`` itself, so it replaces the optimizer's own LR.
         Example: ``ScheduledLR.from_plan(optimizer, build("cosine()", Horizon(1000, base_lr=0.1)))``.
         """
-        return cls(optimizer, plan.lr, controller=plan.new_controller(), momentum=plan.momentum)
+        scheduler = cls(optimizer, plan.lr, controller=plan.new_controller(), momentum=plan.momentum)
+        per_epoch = None if plan.horizon is None else plan.horizon.steps_per_epoch
+        if scheduler.controller is not None and per_epoch is not None:
+            scheduler.unfed_limit = scheduler.controller.start_step + UNFED_EPOCHS * per_epoch
+        return scheduler
 
     def uncontrolled_lrs(self, step: int | None = None) -> list[float]:
         """Each group's LR from the schedule alone at ``step`` (default: the current step)."""
@@ -125,12 +139,21 @@ class ScheduledLR(LRScheduler):
         self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
 
     def step(self, metrics: SupportsFloat | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer step; with ``metrics``, first feed the controller (see :meth:`observe`)."""
+        """Advance one optimizer step; with ``metrics``, first feed the controller (see :meth:`observe`).
+
+        A controller that has not received a single metric by step :attr:`unfed_limit` (1000 steps past its
+        ``start_step``, or 10 epochs from a plan that knows the steps per epoch) never changes the LR: this
+        warns once, as a trainer that calls ``step()`` without the metric would otherwise fail silently.
+        """
         if metrics is not None:
             self.observe(metrics)
         self._step_count += 1
         self.last_epoch += 1
         self._apply()
+        if self.controller is not None and not self._fed and self.last_epoch == self.unfed_limit:
+            warnings.warn(f"{type(self).__name__} has a plateau controller but no metric in {self.last_epoch} "
+                          "steps, so it never changes the LR: call observe(val_loss) after each validation (in "
+                          "Lightning and the Hugging Face Trainer, see lrlab.integrations)", UserWarning, stacklevel=2)
 
     def observe(self, metric: SupportsFloat) -> bool:
         """Feed the controller one observation (e.g. the validation loss each epoch); return whether it cut.
@@ -139,6 +162,7 @@ class ScheduledLR(LRScheduler):
         """
         if self.controller is None:
             raise ValueError("metrics were given but this schedule has no controller (e.g. Plateau)")
+        self._fed = True
         reduced = self.controller.observe(float(metric), max(self.last_epoch, 0), self.uncontrolled_lrs())
         if reduced:
             self._apply()

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from lrlab.cli.common import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, dir_name
 from lrlab.cli.compare import cmd_compare, cmd_report, cmd_tune_lr
+from lrlab.cli.export import cmd_export
 from lrlab.cli.parser import build_parser
 from lrlab.cli.tools import cmd_find_lr, cmd_plot, cmd_schedules, cmd_tasks
 from lrlab.errors import ConfigError
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "find-lr": cmd_find_lr,
     "tune-lr": cmd_tune_lr,
     "report": cmd_report,
+    "export": cmd_export,
     "tasks": cmd_tasks,
 }
 

@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "table.")
     p.add_argument("directory", metavar="DIR", help="a directory written by lrlab compare")
 
+    p = commands.add_parser("export", help="write a results directory's runs as TensorBoard event files",
+                            description="Write every finished run of DIR (LR, momentum, losses, accuracy) as "
+                                        "TensorBoard event files, one run folder each (pip install "
+                                        "'lrlab[tensorboard]').")
+    p.add_argument("directory", metavar="DIR", help="a directory written by lrlab compare (or a RecordRun callback)")
+    p.add_argument("--tensorboard", required=True, metavar="OUT", help="the folder for the event files")
+
     commands.add_parser("tasks", help="list the built-in tasks", description="List the built-in tasks.")
     return parser
 

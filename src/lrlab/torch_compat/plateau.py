@@ -7,7 +7,7 @@ import warnings
 from typing import Any, SupportsFloat
 
 from torch import Tensor
-from torch.optim import Optimizer
+from torch.optim import Optimizer, lr_scheduler
 from torch.optim.lr_scheduler import EPOCH_DEPRECATION_WARNING
 
 from lrlab.controllers import Plateau
@@ -15,7 +15,7 @@ from lrlab.schedules import Constant, Schedule
 from lrlab.torch_compat.base import NOT_STATE, DropIn, as_number, chain_lrs, copies, count_groups, drivers_of, write_lrs
 
 
-class ReduceLROnPlateau(DropIn):
+class ReduceLROnPlateau(DropIn, lr_scheduler.ReduceLROnPlateau):
     """Cut each group's LR by ``factor`` once a metric stops improving for ``patience`` calls of ``step(metrics)``.
 
     A :class:`~lrlab.controllers.Plateau` controller (``scheduler.controller``) on a constant schedule (each
@@ -26,6 +26,10 @@ class ReduceLROnPlateau(DropIn):
     write the controller. A param group added to the optimizer joins with scale 1 and, for a scalar
     ``min_lr``, that floor (with a list, append the new group's floor to ``min_lrs``, as in torch). Unlike
     torch it can be a child of :class:`SequentialLR` and :class:`ChainedScheduler`.
+
+    It is a subclass of torch's ``ReduceLROnPlateau`` (whose methods it overrides all but unused helpers), so
+    trainers that pass the monitored metric only to that class's instances — Lightning, the Hugging Face
+    ``Trainer`` — call ``step(metric)`` on it, not ``step()``.
     """
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
