@@ -36,7 +36,7 @@ from lrlab.schedules.presets import WSD_DECAY_SHAPES
 from lrlab.spec.args import Args, Built, Context, Ramp, round_steps
 from lrlab.spec.builder import as_schedule, build_node
 from lrlab.spec.language import BASE_LR, REQUIRED, Param, Spec, format_value, register
-from lrlab.spec.plan import PlateauSettings
+from lrlab.spec.plan import GreedySettings, PlateauSettings
 
 
 def _lr(name: str, help: str) -> Param:
@@ -304,7 +304,32 @@ def _plateau(a: Args, ctx: Context) -> Built:
     settings = PlateauSettings(a["mode"], a["factor"], a["patience"], a["threshold"], a["threshold_mode"],
                                a["cooldown"], a["min_lr"], a["eps"], a["sign_safe"], start_step=ctx.offset)
     a.make(settings.controller)  # the controller's own checks, once, at build time
-    return Built(Constant(ctx.base_lr), None, plateau=settings, neutral=True)
+    return Built(Constant(ctx.base_lr), None, controller=settings, neutral=True)
+
+
+@register("greedy", "GreedyLR (HF transformers): LR / factor after more than patience improvements in a row "
+                    "(up to max_lr), LR * factor after more than patience non-improvements (down to min_lr)",
+          _choice("mode", "min", PLATEAU_MODES, "min: lower is better; max: higher is better"),
+          _num("factor", 0.95, "LR factor at each reduction; an increase divides by it", low=0, high=1,
+               low_open=True, high_open=True),
+          _int("patience", 10, "observations in a row, improving or not, before a change"),
+          _num("threshold", 1e-6, "smallest change that counts as an improvement", low=0),
+          _choice("threshold_mode", "abs", THRESHOLD_MODES, "rel: a fraction of the best value; abs: an amount"),
+          _int("cooldown", 0, "observations ignored after a reduction"),
+          _int("warmup", 0, "observations ignored after an increase"),
+          _num("min_lr", 1e-3, "LR floor (one number, or a list with one per param group)", low=0, many=True),
+          _num("max_lr", 1.0, "LR ceiling (one number, or a list with one per param group)", low=0, many=True),
+          _num("eps", 1e-8, "a change smaller than this is skipped", low=0),
+          _flag("smooth", False, "watch the mean of the last window_size observations"),
+          _int("window_size", 50, "observations in smooth's mean", low=1),
+          _int("reset_start", 500, "reductions in a row with every group at min_lr before starting afresh"),
+          controller=True)
+def _greedy(a: Args, ctx: Context) -> Built:
+    settings = GreedySettings(a["mode"], a["factor"], a["patience"], a["threshold"], a["threshold_mode"],
+                              a["cooldown"], a["warmup"], a["min_lr"], a["max_lr"], a["eps"], a["smooth"],
+                              a["window_size"], a["reset_start"], start_step=ctx.offset)
+    a.make(settings.controller)  # the controller's own checks, once, at build time
+    return Built(Constant(ctx.base_lr), None, controller=settings, neutral=True)
 
 
 @register("clamp", "a schedule's LR bounded to [min, max]",
