@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrlab.compat import timm as compat_timm
@@ -53,9 +53,24 @@ def optimizer() -> torch.optim.Optimizer:
     return torch.optim.SGD([{"params": [torch.zeros(1)]}, {"params": [torch.zeros(1)], "lr": 0.03}], lr=0.1)
 
 
+def misplaced(t: int, t_initial: int, cycle_mul: float, warmup_t: int, warmup_prefix: bool) -> bool:
+    """Whether timm's float ``math.log`` puts ``t`` outside its own cycle: an exact cycle start at the end of the
+    cycle before (``t_curr == t_i``), or an ulp before the start (``t_curr < 0``). lrlab places ``t`` by exact
+    cycle starts, so these updates differ on purpose (see test_timm_misplaces_some_exact_cycle_starts)."""
+    if cycle_mul == 1 or t < warmup_t:
+        return False
+    t = t - warmup_t if warmup_prefix else t
+    i = math.floor(math.log(1 - t / t_initial * (1 - cycle_mul), cycle_mul))
+    t_curr = t - (1 - cycle_mul**i) / (1 - cycle_mul) * t_initial
+    return not 0 <= t_curr < cycle_mul**i * t_initial
+
+
+cycle_muls = st.one_of(st.sampled_from([1.0, 1.0, 2.0, 1.5, 1.3]), st.floats(1.0, 3.0))
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(t_initial=st.integers(1, 60), lr_min=st.sampled_from([0.0, 1e-4, 0.01]),
-       cycle_mul=st.sampled_from([1.0, 1.0, 2.0, 1.5, 1.3]), cycle_decay=st.sampled_from([1.0, 0.5, 0.9]),
+       cycle_mul=cycle_muls, cycle_decay=st.sampled_from([1.0, 0.5, 0.9]),
        cycle_limit=st.integers(1, 4), warmup_t=st.integers(0, 20), warmup_lr_init=st.sampled_from([0.0, 1e-5]),
        warmup_prefix=st.booleans(), t_in_epochs=st.booleans(), k_decay=st.sampled_from([1.0, 0.5, 2.0, 1.7]))
 def test_cosine_matches_timm_at_every_t(t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_t,
@@ -67,21 +82,25 @@ def test_cosine_matches_timm_at_every_t(t_initial, lr_min, cycle_mul, cycle_deca
     theirs_opt, ours_opt = optimizer(), optimizer()
     theirs = cosine_lr.CosineLRScheduler(theirs_opt, **kw)
     ours = compat_timm.CosineLRScheduler(ours_opt, **kw)
-    for t in [None, *range(warmup_t + 3 * t_initial * int(cycle_mul**3) + 5)]:
+    for t in [None, *range(warmup_t + 3 * t_initial * math.ceil(cycle_mul**3) + 5)]:
         if t is not None:
             for s in (theirs, ours):
                 s.step(t) if t_in_epochs else s.step_update(t)
+            if misplaced(t, t_initial, cycle_mul, warmup_t, warmup_prefix):
+                continue
         for a, b in zip(theirs_opt.param_groups, ours_opt.param_groups, strict=True):
             assert math.isclose(a["lr"], b["lr"], rel_tol=1e-6, abs_tol=1e-12), (t, a["lr"], b["lr"])
 
 
 def assert_same_lrs(theirs, ours, theirs_opt, ours_opt, steps: int, t_in_epochs: bool = True,
-                    metrics: list[float] | None = None) -> None:
+                    metrics: list[float] | None = None, skip=lambda t: False) -> None:
     for t in [None, *range(1, steps)]:
         if t is not None:
             metric = None if metrics is None else metrics[t]
             for s in (theirs, ours):
                 s.step(t, metric) if t_in_epochs else s.step_update(t, metric)
+            if skip(t):
+                continue
         for a, b in zip(theirs_opt.param_groups, ours_opt.param_groups, strict=True):
             assert math.isclose(a["lr"], b["lr"], rel_tol=1e-6, abs_tol=1e-12), (t, a["lr"], b["lr"], ours.specs[0])
 
@@ -114,39 +133,51 @@ cycles = dict(lr_min=st.sampled_from([0.0, 1e-4, 0.01]), cycle_decay=st.sampled_
               cycle_limit=st.integers(0, 4))
 
 
-@st.composite
-def whole_cycles(draw):
-    """``(t_initial, cycle_mul)`` whose cycles last whole steps (fractional ones are refused here)."""
-    cycle_mul = draw(st.sampled_from([1.0, 1.0, 2.0, 1.5, 3.0]))
-    base = draw(st.integers(1, 12))
-    return base * {1.0: 1, 2.0: 1, 1.5: 8, 3.0: 1}[cycle_mul], cycle_mul
-
-
 @SETTINGS
-@given(tc=whole_cycles(), power=st.sampled_from([0.5, 1.0, 2.0, 0.9]), k_decay=st.sampled_from([1.0, 0.5, 2.0]),
-       **cycles, **warmups)
-def test_poly_matches_timm(tc, power, k_decay, lr_min, cycle_decay, cycle_limit, **kw):
-    t_initial, cycle_mul = tc
+@given(t_initial=st.integers(1, 12), cycle_mul=cycle_muls, power=st.sampled_from([0.5, 1.0, 2.0, 0.9]),
+       k_decay=st.sampled_from([1.0, 0.5, 2.0]), **cycles, **warmups)
+def test_poly_matches_timm_with_fractional_cycles(t_initial, cycle_mul, power, k_decay, lr_min, cycle_decay,
+                                                  cycle_limit, **kw):
     args = dict(t_initial=t_initial, power=power, lr_min=lr_min, cycle_mul=cycle_mul, cycle_decay=cycle_decay,
                 cycle_limit=max(cycle_limit, 1), k_decay=k_decay, **kw)
     theirs_opt, ours_opt = optimizer(), optimizer()
     theirs = _timm_scheduler_module("poly_lr").PolyLRScheduler(theirs_opt, **args)
     ours = compat_timm.PolyLRScheduler(ours_opt, **args)
-    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * int(cycle_mul**4) * 5 + 5,
-                    kw["t_in_epochs"])
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * math.ceil(cycle_mul**4) * 5 + 5,
+                    kw["t_in_epochs"],
+                    skip=lambda t: misplaced(t, t_initial, cycle_mul, kw["warmup_t"], kw["warmup_prefix"]))
 
 
 @SETTINGS
-@given(tc=whole_cycles(), bounds=st.sampled_from([(-7.0, 3.0), (-6.0, 3.0), (-3.0, 5.0)]), **cycles, **warmups)
-def test_tanh_matches_timm_update_0_at_the_base_lr(tc, bounds, lr_min, cycle_decay, cycle_limit, **kw):
-    t_initial, cycle_mul = tc
+@given(t_initial=st.integers(1, 12), cycle_mul=cycle_muls, bounds=st.sampled_from([(-7.0, 3.0), (-6.0, 3.0),
+                                                                                     (-3.0, 5.0)]),
+       **cycles, **warmups)
+def test_tanh_matches_timm_with_fractional_cycles_update_0_at_the_base_lr(t_initial, cycle_mul, bounds, lr_min,
+                                                                          cycle_decay, cycle_limit, **kw):
+    # without warmup_prefix timm's warmup ramps to its own value at warmup_t: a misplaced one moves the ramp
+    assume(kw["warmup_prefix"] or not misplaced(kw["warmup_t"], t_initial, cycle_mul, 0, False))
     args = dict(t_initial=t_initial, lb=bounds[0], ub=bounds[1], lr_min=lr_min, cycle_mul=cycle_mul,
                 cycle_decay=cycle_decay, cycle_limit=cycle_limit, **kw)
     theirs_opt, ours_opt = optimizer(), optimizer()
     theirs = _timm_scheduler_module("tanh_lr").TanhLRScheduler(theirs_opt, **args)
     ours = compat_timm.TanhLRScheduler(ours_opt, **args)
-    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * int(cycle_mul**4) * 5 + 5,
-                    kw["t_in_epochs"])
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, kw["warmup_t"] + t_initial * math.ceil(cycle_mul**4) * 5 + 5,
+                    kw["t_in_epochs"],
+                    skip=lambda t: misplaced(t, t_initial, cycle_mul, kw["warmup_t"], kw["warmup_prefix"]))
+
+
+def test_timm_misplaces_some_exact_cycle_starts():
+    """t_initial=16, cycle_mul=1.5: cycle 5 starts at update 211 exactly; timm's float log puts 211 at the end
+    of cycle 4 (lr_min), lrlab at the restart (peak * decay**5)."""
+    args = dict(t_initial=16, cycle_mul=1.5, cycle_decay=0.5, cycle_limit=10, lr_min=0.0, t_in_epochs=False)
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("cosine_lr").CosineLRScheduler(theirs_opt, **args)
+    ours = compat_timm.CosineLRScheduler(ours_opt, **args)
+    assert misplaced(211, 16, 1.5, 0, False) and not misplaced(210, 16, 1.5, 0, False)
+    for s in (theirs, ours):
+        s.step_update(211)
+    assert theirs_opt.param_groups[0]["lr"] == 0.0
+    assert math.isclose(ours_opt.param_groups[0]["lr"], 0.1 * 0.5**5)
 
 
 @SETTINGS
@@ -166,8 +197,8 @@ def test_plateau_after_warmup_ignores_the_metric_of_the_last_warmup_epoch(decay_
     assert_same_lrs(theirs, ours, theirs_opt, ours_opt, 40, metrics=metrics)
 
 
-def test_fractional_cycles_and_noise_are_refused_with_the_field():
-    with pytest.raises(ValueError, match=r"cycle_mul=1\.5"):
-        compat_timm.PolyLRScheduler(optimizer(), t_initial=3, cycle_mul=1.5, cycle_limit=2)
+def test_shrinking_cycles_and_noise_are_refused_with_the_field():
+    with pytest.raises(ValueError, match=r"cycle_mul=0\.5"):
+        compat_timm.PolyLRScheduler(optimizer(), t_initial=3, cycle_mul=0.5, cycle_limit=2)
     with pytest.raises(ValueError, match="noise_range_t"):
         compat_timm.StepLRScheduler(optimizer(), 3, noise_range_t=(2, 5))

@@ -9,7 +9,6 @@ one per param group (timm's ``base_values``). Before the first ``step`` the LR i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch.optim import Optimizer
@@ -138,20 +137,16 @@ def _whole(name: str, value: float) -> int:
     return int(value)
 
 
-def _cycles(piece: Callable[[float, int], str], t_initial: float, lr: float, lr_min: float, cycle_mul: float,
-            cycle_decay: float, cycle_limit: int) -> str:
-    """``cycle_limit`` cycles one after another (cycle ``i``: ``t_initial * cycle_mul ** i`` steps, peak
-    ``lr * cycle_decay ** i``), then ``lr_min``."""
+def _restarts(t_initial: int, lr: float, lr_min: float, cycle_mul: float, cycle_decay: float, cycle_limit: int,
+              shape: str) -> str:
+    """``cycle_limit`` cycles of ``shape`` (cycle ``i``: ``t_initial * cycle_mul ** i`` steps, fractional or not,
+    peak ``lr * cycle_decay ** i``), then ``lr_min``: timm's cycle arithmetic, as lrlab's ``sgdr``."""
     if cycle_mul < 1:
         raise ValueError(f"cycle_mul={cycle_mul!r} is invalid here: expected a number >= 1")
-    pieces = []
-    for i in range(int(cycle_limit)):
-        length = t_initial * cycle_mul**i
-        if not float(length).is_integer():
-            raise ValueError(f"cycle_mul={cycle_mul!r} is invalid here: cycle {i} would last {length} steps; "
-                             "expected whole cycle lengths (fractional ones are not reproduced)")
-        pieces.append(piece(lr * cycle_decay**i, int(length)))
-    return " >> ".join([*pieces, f"constant(lr={_f(lr_min)})"])
+    if int(cycle_limit) < 1:  # timm: no cycle is ever inside the limit
+        return f"constant(lr={_f(lr_min)})"
+    return (f"sgdr(init_lr={_f(lr)}, min_lr={_f(lr_min)}, period_steps={_whole('t_initial', t_initial)}, "
+            f"mult={_f(cycle_mul)}, decay={_f(cycle_decay)}, max_cycles={int(cycle_limit)}, {shape})")
 
 
 def step_spec(decay_t: int, lr: float = 1.0, decay_rate: float = 1.0, warmup_t: int = 0,
@@ -186,35 +181,32 @@ def multistep_spec(decay_t: list[int], lr: float = 1.0, decay_rate: float = 1.0,
 def poly_spec(t_initial: int, lr: float = 1.0, power: float = 0.5, lr_min: float = 0.0, cycle_mul: float = 1.0,
               cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0, warmup_lr_init: float = 0.0,
               warmup_prefix: bool = False, k_decay: float = 1.0) -> str:
-    """The lrlab spec of timm's ``PolyLRScheduler``: in cycle ``i`` of ``T_i`` steps,
-    ``lr_min + (peak_i - lr_min) * (1 - t_i**k / T_i**k) ** power``; ``lr_min`` after ``cycle_limit`` cycles.
+    """The lrlab spec of timm's ``PolyLRScheduler``: in cycle ``i`` of ``T_i = t_initial * cycle_mul ** i`` steps
+    (fractional or not), ``lr_min + (lr * cycle_decay**i - lr_min) * (1 - t_i**k / T_i**k) ** power``; ``lr_min``
+    after ``cycle_limit`` cycles.
 
     >>> poly_spec(10, lr=0.1, power=2.0)
-    'polynomial(init_lr=0.1, min_lr=0.0, power=2.0, k=1.0, steps=10) >> constant(lr=0.0)'
+    'sgdr(init_lr=0.1, min_lr=0.0, period_steps=10, mult=1.0, decay=1.0, max_cycles=1, k=1.0, shape=poly, power=2.0)'
     """
-    def piece(peak: float, length: int) -> str:
-        return (f"polynomial(init_lr={_f(peak)}, min_lr={_f(lr_min)}, power={_f(power)}, k={_f(k_decay)}, "
-                f"steps={length})")
-
-    curve = _cycles(piece, t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit)
+    curve = _restarts(t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit,
+                      f"k={_f(k_decay)}, shape=poly, power={_f(power)}")
     return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix)
 
 
 def tanh_spec(t_initial: int, lr: float = 1.0, lb: float = -7.0, ub: float = 3.0, lr_min: float = 0.0,
               cycle_mul: float = 1.0, cycle_decay: float = 1.0, cycle_limit: int = 1, warmup_t: int = 0,
               warmup_lr_init: float = 0.0, warmup_prefix: bool = False) -> str:
-    """The lrlab spec of timm's ``TanhLRScheduler``: in cycle ``i`` of ``T_i`` steps,
-    ``lr_min + (peak_i - lr_min) * (1 - tanh(lb + (ub - lb) * t_i / T_i)) / 2``. Update 0 is ``lr`` itself
-    without a warmup; a warmup ramps to the curve's value at its end unless ``warmup_prefix``.
+    """The lrlab spec of timm's ``TanhLRScheduler``: in cycle ``i`` of ``T_i = t_initial * cycle_mul ** i`` steps
+    (fractional or not), ``lr_min + (lr * cycle_decay**i - lr_min) * (1 - tanh(lb + (ub - lb) * t_i / T_i)) / 2``.
+    Update 0 is ``lr`` itself without a warmup; a warmup ramps to the curve's value at its end unless
+    ``warmup_prefix``.
 
     >>> tanh_spec(10, lr=0.1)
-    'constant(lr=0.1, steps=1) >> shift(tanh(init_lr=0.1, min_lr=0.0, lower=-7.0, upper=3.0, steps=10) >> \
-constant(lr=0.0), by_steps=1)'
+    'constant(lr=0.1, steps=1) >> shift(sgdr(init_lr=0.1, min_lr=0.0, period_steps=10, mult=1.0, decay=1.0, \
+max_cycles=1, shape=tanh, lower=-7.0, upper=3.0), by_steps=1)'
     """
-    def piece(peak: float, length: int) -> str:
-        return f"tanh(init_lr={_f(peak)}, min_lr={_f(lr_min)}, lower={_f(lb)}, upper={_f(ub)}, steps={length})"
-
-    curve = _cycles(piece, t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit)
+    curve = _restarts(t_initial, lr, lr_min, cycle_mul, cycle_decay, cycle_limit,
+                      f"shape=tanh, lower={_f(lb)}, upper={_f(ub)}")
     return _timm_chain(curve, lr, warmup_t, warmup_lr_init, warmup_prefix, ramp_to_curve=True)
 
 
