@@ -202,3 +202,78 @@ def test_shrinking_cycles_and_noise_are_refused_with_the_field():
         compat_timm.PolyLRScheduler(optimizer(), t_initial=3, cycle_mul=0.5, cycle_limit=2)
     with pytest.raises(ValueError, match="noise_range_t"):
         compat_timm.StepLRScheduler(optimizer(), 3, noise_range_t=(2, 5))
+
+
+@SETTINGS
+@given(t_initial=st.integers(1, 60), data=st.data(), lr_min=st.sampled_from([0.0, 1e-4, 0.01]),
+       decay_fn=st.sampled_from(["linear", "1-sqrt", "cosine", "power", "exp"]),
+       decay_power=st.sampled_from([0.5, 1.0, 2.0, 1.7]), decay_ratio=st.sampled_from([0.1, 0.5, 0.01]),
+       rsqrt=st.booleans(), warmup_t=st.integers(0, 12), warmup_lr_init=st.sampled_from([0.0, 1e-5, 0.05]),
+       t_in_epochs=st.booleans())
+def test_wsd_matches_timm(t_initial, data, lr_min, decay_fn, decay_power, decay_ratio, rsqrt, warmup_t,
+                          warmup_lr_init, t_in_epochs):
+    decay_t = data.draw(st.integers(1, t_initial), "decay_t")
+    kw = dict(t_initial=t_initial, decay_t=decay_t, lr_min=lr_min, decay_fn=decay_fn, decay_power=decay_power,
+              decay_ratio=decay_ratio, warmup_t=warmup_t, warmup_lr_init=warmup_lr_init, t_in_epochs=t_in_epochs)
+    if rsqrt:  # reproduced with lr_min = 0 (a product), at timm's default timescale or a given one
+        kw |= dict(stable_fn="rsqrt", lr_min=0.0, stable_timescale=data.draw(st.one_of(
+            st.none(), st.integers(1, 50)) if warmup_t else st.integers(1, 50), "stable_timescale"))
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    theirs = _timm_scheduler_module("wsd_lr").WSDLRScheduler(theirs_opt, **kw)
+    ours = compat_timm.WSDLRScheduler(ours_opt, **kw)
+    assert ours.get_cycle_length() == theirs.get_cycle_length()
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, warmup_t + t_initial + 5, t_in_epochs)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sched=st.sampled_from(["cosine", "tanh", "step", "constant", "multistep", "poly", "wsd", "rsqrt"]),
+       num_epochs=st.integers(2, 30), warmup_epochs=st.integers(0, 5), warmup_prefix=st.booleans(),
+       decay_epochs=st.one_of(st.none(), st.integers(1, 10), st.sampled_from([0.1, 0.25, 0.5])),
+       decay_rate=st.sampled_from([0.1, 0.5, 0.9]), min_lr=st.sampled_from([0.0, 1e-4]),
+       cycle_mul=st.sampled_from([1.0, 1.5, 2.0]), cycle_decay=st.sampled_from([0.1, 0.5, 1.0]),
+       cycle_limit=st.integers(1, 3), k_decay=st.sampled_from([1.0, 2.0]), cooldown_epochs=st.integers(0, 3),
+       decay_fn=st.sampled_from([None, "linear", "cosine"]), on_updates=st.sampled_from([0, 1, 3]),
+       milestones=st.lists(st.integers(1, 30), max_size=3).map(sorted))
+def test_create_scheduler_v2_matches_timm(sched, num_epochs, warmup_epochs, warmup_prefix, decay_epochs, decay_rate,
+                                         min_lr, cycle_mul, cycle_decay, cycle_limit, k_decay, cooldown_epochs,
+                                         decay_fn, on_updates, milestones):
+    kw = dict(sched=sched, num_epochs=num_epochs, warmup_epochs=warmup_epochs, warmup_prefix=warmup_prefix,
+              decay_epochs=decay_epochs, decay_milestones=milestones, decay_rate=decay_rate, min_lr=min_lr,
+              cycle_mul=cycle_mul, cycle_decay=cycle_decay, cycle_limit=cycle_limit, k_decay=k_decay,
+              cooldown_epochs=cooldown_epochs, decay_fn=decay_fn, step_on_epochs=not on_updates,
+              updates_per_epoch=on_updates)
+    if sched == "rsqrt":
+        kw |= dict(min_lr=0.0, stable_timescale=None if warmup_epochs else 2)
+    if sched in ("wsd", "rsqrt"):
+        assume(warmup_prefix or warmup_epochs < num_epochs)
+    if sched == "step":  # a fractional decay interval is refused here (lrlab's step counts whole steps)
+        assume(decay_epochs is None or float(decay_epochs).is_integer())
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    try:
+        theirs, theirs_epochs = _timm_scheduler_module("scheduler_factory").create_scheduler_v2(theirs_opt, **kw)
+    except ValueError:  # a decay that does not fit: both refuse
+        with pytest.raises(ValueError, match="decay_epochs"):
+            compat_timm.create_scheduler_v2(ours_opt, **kw)
+        return
+    ours, ours_epochs = compat_timm.create_scheduler_v2(ours_opt, **kw)
+    assert ours_epochs == theirs_epochs
+    t_initial = num_epochs * max(on_updates, 1)
+
+    def skip(t: int) -> bool:
+        cycles = sched in ("cosine", "tanh", "poly")
+        return cycles and misplaced(t, t_initial, cycle_mul, warmup_epochs * max(on_updates, 1), warmup_prefix)
+
+    if sched == "tanh" and not warmup_prefix:
+        assume(not misplaced(warmup_epochs * max(on_updates, 1), t_initial, cycle_mul, 0, False))
+    assert_same_lrs(theirs, ours, theirs_opt, ours_opt, (theirs_epochs + 3) * max(on_updates, 1), not on_updates,
+                    skip=skip)
+
+
+def test_create_scheduler_v2_none_and_unknown_names():
+    assert compat_timm.create_scheduler_v2(optimizer(), "none", num_epochs=7) == (None, 7)
+    with pytest.raises(ValueError, match="sched='nope'"):
+        compat_timm.create_scheduler_v2(optimizer(), "nope")
+    with pytest.raises(ValueError, match="stable_fn='power'"):
+        compat_timm.WSDLRScheduler(optimizer(), 10, 5, stable_fn="power")
+    with pytest.raises(ValueError, match="stable_fn='rsqrt'"):
+        compat_timm.WSDLRScheduler(optimizer(), 10, 5, stable_fn="rsqrt", stable_timescale=3, lr_min=0.01)
