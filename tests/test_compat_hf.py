@@ -141,3 +141,12 @@ def test_to_spec_prints_a_spec_that_builds():
     assert hf.to_spec("linear", 10, 100) == "warmup(steps=10) >> linear(start_lr=1.0, end_lr=0.0, steps=90)"
     with pytest.raises(ValueError, match="name='nope'"):
         hf.to_spec("nope", 0, 10)
+
+
+def test_hard_restarts_start_on_the_exact_step():
+    """50 steps in 6 cycles: cycle 3 starts at update 25 exactly (25 // (50 / 6) is 2 in floats)."""
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    kw = {"num_cycles": 6}
+    theirs = transformers_optimization.get_scheduler("cosine_with_restarts", theirs_opt, 0, 50, dict(kw))
+    ours = hf.get_scheduler("cosine_with_restarts", ours_opt, 0, 50, dict(kw))
+    assert_same(lrs(theirs, theirs_opt, 53), lrs(ours, ours_opt, 53))

@@ -42,6 +42,8 @@ class CosineRestarts(Schedule):
     [1.0, 0.5, 1.0, 0.5, 1.0]
     >>> [round(CosineRestarts(1.0, 0.0, period_steps=2.5)(t), 6) for t in (0, 2, 3, 5)]
     [1.0, 0.095492, 0.904508, 1.0]
+    >>> CosineRestarts(1.0, 0.0, period_steps=50 / 6)(25)  # cycle 3 starts at step 25 exactly
+    1.0
     >>> [round(CosineRestarts(1.0, 0.0, period_steps=4, period_mult=1.5, shape="poly", power=2.0)(t), 4)
     ...  for t in (0, 2, 4, 32, 33)]  # cycle 4 starts at 32.5
     [1.0, 0.25, 1.0, 0.0014, 0.9512]
@@ -84,16 +86,14 @@ class CosineRestarts(Schedule):
     def cycle_at(self, step: int) -> tuple[int, float, float]:
         """``(cycle index, steps into the cycle, cycle length)`` at ``step``."""
         m, t0 = self.period_mult, self.period_steps
-        if m == 1.0:
-            cycle = int(step // t0)
-        else:
-            cycle = int(math.log(1.0 + step * (m - 1.0) / t0, m))
-            # the float log and the float cycle starts can be an ulp off at a boundary: settle it
-            slack = 1e-9 * max(1.0, step)
-            while self._cycle_start(cycle + 1) <= step + slack:
-                cycle += 1
-            while cycle > 0 and self._cycle_start(cycle) > step + slack:
-                cycle -= 1
+        cycle = int(step // t0) if m == 1.0 else int(math.log(1.0 + step * (m - 1.0) / t0, m))
+        # the float division or log and the float cycle starts can be an ulp off at a boundary (25 // (50 / 6)
+        # is 2, yet cycle 3 starts at step 25): settle it
+        slack = 1e-9 * max(1.0, step)
+        while self._cycle_start(cycle + 1) <= step + slack:
+            cycle += 1
+        while cycle > 0 and self._cycle_start(cycle) > step + slack:
+            cycle -= 1
         start = self._cycle_start(cycle)
         return cycle, max(step - start, 0.0), t0 * m**cycle
 
