@@ -95,6 +95,8 @@ def test_plot_of_a_plateau_spec_says_it_has_no_reductions(tmp_path, capsys):
     assert main(["plot", "plateau(patience=2)", "--steps", "20", "--out", str(tmp_path / "lr.png")]) == 0
     out = capsys.readouterr().out
     assert "note:" in out and "without reductions" in out
+    assert main(["plot", "cosine() * greedy(patience=2)", "--steps", "20", "--csv", str(tmp_path / "lr.csv")]) == 0
+    assert "greedy(...) raises or lowers the LR" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("spec", "token"), [

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 transformers_optimization = pytest.importorskip("transformers.optimization")
 
+from lrlab.adapter import ScheduledLR  # noqa: E402
 from lrlab.compat import hf  # noqa: E402
+from lrlab.controllers import Greedy  # noqa: E402
 from lrlab.spec import Horizon, build  # noqa: E402
 
 LR = 0.1
@@ -105,18 +107,46 @@ def test_metric_driven_schedulers_match_transformers(name, data):
     kw = {"mode": data.draw(st.sampled_from(["min", "max"])), "patience": data.draw(st.integers(0, 4)),
           "factor": data.draw(st.floats(0.1, 0.9)), "cooldown": data.draw(st.integers(0, 3)),
           "threshold_mode": data.draw(st.sampled_from(["rel", "abs"]))}
+    floor = st.floats(1e-4, 0.02)
     if name == "greedy":
-        kw |= {"warmup": data.draw(st.integers(0, 3)), "min_lr": data.draw(st.floats(1e-4, 0.02)),
-               "max_lr": data.draw(st.floats(0.1, 1.0)), "smooth": data.draw(st.booleans()),
-               "window_size": data.draw(st.integers(1, 8)), "reset_start": data.draw(st.integers(1, 20))}
+        kw |= {"warmup": data.draw(st.integers(0, 3)), "max_lr": data.draw(st.floats(0.1, 1.0)),
+               "smooth": data.draw(st.booleans()), "window_size": data.draw(st.integers(1, 8)),
+               "reset_start": data.draw(st.integers(1, 20))}
+    kw["min_lr"] = data.draw(st.one_of(floor, st.lists(floor, min_size=2, max_size=2)))
     metrics = data.draw(st.lists(st.sampled_from([1.0, 0.9, 0.8, 0.5, 0.3, 2.0, 1.5]), min_size=1, max_size=120))
     theirs_opt, ours_opt = optimizer(), optimizer()
     theirs = transformers_optimization.get_scheduler(name, theirs_opt, scheduler_specific_kwargs=dict(kw))
     ours = hf.get_scheduler(name, ours_opt, scheduler_specific_kwargs=dict(kw))
     assert_same(lrs(theirs, theirs_opt, len(metrics), metrics), lrs(ours, ours_opt, len(metrics), metrics))
+    # the same through the printed spec (plateau(...) / greedy(...)), on a one-group optimizer
+    kw["min_lr"] = kw["min_lr"][0] if isinstance(kw["min_lr"], list) else kw["min_lr"]
+    theirs_opt, ours_opt = one_group(), one_group()
+    theirs = transformers_optimization.get_scheduler(name, theirs_opt, scheduler_specific_kwargs=dict(kw))
+    plan = build(hf.to_spec(name, lr=LR, **kw), Horizon(total_steps=10**9, base_lr=LR))
+    ours = ScheduledLR.from_plan(ours_opt, plan)
+    assert_same(lrs(theirs, theirs_opt, len(metrics), metrics), lrs(ours, ours_opt, len(metrics), metrics))
+
+
+def one_group(lr: float = LR) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.zeros(1)], lr=lr)
+
+
+def test_the_greedy_spec_prints_transformers_arguments():
+    spec = hf.to_spec("greedy", mode="max", min_lr=[1e-3, 2e-3], smooth=True, verbose=True)
+    assert spec == "constant(lr=1.0) * greedy(mode=max, min_lr=[0.001, 0.002], smooth=true)"
+    assert isinstance(hf.get_greedy_schedule(optimizer(), patience=2).controller, Greedy)
 
 
 def test_to_spec_prints_a_spec_that_builds():
     assert hf.to_spec("linear", 10, 100) == "warmup(steps=10) >> linear(start_lr=1.0, end_lr=0.0, steps=90)"
     with pytest.raises(ValueError, match="name='nope'"):
         hf.to_spec("nope", 0, 10)
+
+
+def test_hard_restarts_start_on_the_exact_step():
+    """50 steps in 6 cycles: cycle 3 starts at update 25 exactly (25 // (50 / 6) is 2 in floats)."""
+    theirs_opt, ours_opt = optimizer(), optimizer()
+    kw = {"num_cycles": 6}
+    theirs = transformers_optimization.get_scheduler("cosine_with_restarts", theirs_opt, 0, 50, dict(kw))
+    ours = hf.get_scheduler("cosine_with_restarts", ours_opt, 0, 50, dict(kw))
+    assert_same(lrs(theirs, theirs_opt, 53), lrs(ours, ours_opt, 53))

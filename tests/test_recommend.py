@@ -37,3 +37,8 @@ def test_plateau_maps_to_reduce_lr_on_plateau_only_on_a_constant() -> None:
     assert torch_equivalent(build("cosine() * plateau(patience=3)", HORIZON)) is None
     assert torch_equivalent(build("constant()", HORIZON)) is None  # no scheduler needed
     assert torch_equivalent(build("warmup(steps=10) >> cosine()", HORIZON)) is None
+
+
+@pytest.mark.parametrize("spec", ["greedy(patience=3)", "cosine() * greedy(patience=3)"])
+def test_greedy_has_no_torch_class(spec: str) -> None:
+    assert torch_equivalent(build(spec, HORIZON)) is None

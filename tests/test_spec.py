@@ -20,11 +20,13 @@ from hypothesis import strategies as st
 
 from lrlab import spec as spec_module
 from lrlab.adapter import ScheduledLR
+from lrlab.controllers import Greedy
 from lrlab.errors import ConfigError
 from lrlab.spec import (
     REGISTRY,
     Call,
     Chain,
+    GreedySettings,
     Horizon,
     Param,
     Plan,
@@ -361,6 +363,34 @@ def test_plateau_starts_listening_after_the_pieces_before_it(text, start):
     assert plan.plateau.patience == (3 if "patience" in text else 10)
 
 
+@pytest.mark.parametrize(("text", "start"), [
+    ("cosine() * greedy(patience=3)", 0),
+    ("warmup(steps=100) >> cosine() * greedy(patience=3, min_lr=[0.001, 0.002])", 100),
+    ("warmup(epochs=1) >> greedy(patience=3)", 20),
+])
+def test_greedy_is_a_controller_like_plateau(text, start):
+    plan = build(text, H)
+    assert isinstance(plan.controller, GreedySettings) and plan.plateau is None
+    controller = plan.new_controller()
+    assert isinstance(controller, Greedy) and controller.start_step == start and controller.patience == 3
+    assert plan.lr(start) == pytest.approx(H.base_lr)  # the LR is the schedule's until the metric says otherwise
+    groups = 2 if "[" in text else 1  # a list of floors: one per param group
+    controller.bind(groups)
+    for step in range(start):  # during the warmup the metric is not heard
+        controller.observe(-float(step), step, [plan.lr(step)] * groups)
+    assert controller.scales == [1.0] * groups
+    for step in range(start, start + 4):  # four improvements in a row: more than patience, the LR goes up
+        controller.observe(-float(step), step, [plan.lr(step)] * groups)
+    assert controller.scales == [pytest.approx(1 / 0.95)] * groups
+
+
+def test_greedy_arguments_are_checked():
+    error = spec_error(lambda s: build(s, H), "greedy(factor=1.0)")
+    assert "factor=1.0" in error.reason
+    error = spec_error(lambda s: build(s, H), "greedy(patience=2) >> constant()")
+    assert "can only be in the last piece" in error.reason
+
+
 
 def test_spec_is_torch_free():
     """Parsing and building never load torch: a plan drives torch only through ScheduledLR.from_plan."""
@@ -590,10 +620,12 @@ def test_epochs_without_steps_per_epoch():
 @pytest.mark.parametrize(("text", "found"), [
     ("cosine() * plateau() * plateau(patience=2)", "plateau(patience=2)"),
     ("clamp(cosine() * plateau()) * plateau(patience=2)", "plateau(patience=2)"),
+    ("cosine() * plateau() * greedy(patience=2)", "greedy(patience=2)"),
+    ("greedy() * cosine() * greedy(patience=2)", "greedy(patience=2)"),
 ])
-def test_two_plateaus(text, found):
+def test_two_controllers(text, found):
     error = spec_error(lambda s: build(s, H), text)
-    assert at_column(error).startswith(found) and "only one plateau(...)" in error.reason
+    assert at_column(error).startswith(found) and "only one controller" in error.reason
 
 
 def test_plateau_before_the_last_piece():

@@ -1,8 +1,8 @@
 """Controllers: what depends on observed metrics rather than on the step alone.
 
-:class:`Plateau` is ReduceLROnPlateau as a small state machine. It keeps one multiplicative scale per
-param group; the LR is ``schedule(step) * scale``, so a plateau controller composes with any schedule
-(warmup then plateau, cosine with plateau). Pure Python: no torch import.
+:class:`Plateau` is ReduceLROnPlateau and :class:`Greedy` is GreedyLR, each a small state machine. Each keeps
+one multiplicative scale per param group; the LR is ``schedule(step) * scale``, so a controller composes with
+any schedule (warmup then plateau, cosine with greedy). Pure Python: no torch import.
 """
 
 from __future__ import annotations
@@ -152,12 +152,16 @@ class Greedy:
     multiplied by ``factor`` (floored at ``min_lr``) and the next ``cooldown`` are ignored. A change smaller
     than ``eps`` is skipped. When every group sits at its floor for ``reset_start`` reductions in a row, the
     controller starts afresh at the schedule's LR. The LR is ``schedule(step) * scale`` per param group.
+    ``start_step``: observations made before that many optimizer steps are ignored (e.g. during a warmup).
+
+    In one line: ``scale /= factor`` after more than ``patience`` improvements in a row (LR <= ``max_lr``),
+    ``scale *= factor`` after more than ``patience`` non-improvements in a row (LR >= ``min_lr``).
     """
 
     def __init__(self, mode: str = "min", factor: float = 0.95, patience: int = 10, threshold: float = 1e-6,
                  threshold_mode: str = "abs", cooldown: int = 0, warmup: int = 0,
                  min_lr: float | Sequence[float] = 1e-3, max_lr: float | Sequence[float] = 1.0, eps: float = 1e-8,
-                 smooth: bool = False, window_size: int = 50, reset_start: int = 500) -> None:
+                 smooth: bool = False, window_size: int = 50, reset_start: int = 500, start_step: int = 0) -> None:
         check_choice("mode", mode, PLATEAU_MODES)
         check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
         check_int("patience", patience, 0)
@@ -171,10 +175,12 @@ class Greedy:
         check_nonneg("eps", eps)
         check_int("window_size", window_size, 1)
         check_int("reset_start", reset_start, 0)
+        check_int("start_step", start_step, 0)
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode, self.cooldown, self.warmup = threshold, threshold_mode, cooldown, warmup
         self.min_lr, self.max_lr, self.eps = min_lr, max_lr, eps
         self.smooth, self.window_size, self.reset_start = smooth, window_size, reset_start
+        self.start_step = start_step
         self.scales: list[float] = []
         self._fresh()
 
@@ -189,7 +195,7 @@ class Greedy:
         return (f"Greedy(mode={self.mode!r}, factor={self.factor}, patience={self.patience}, threshold="
                 f"{self.threshold}, threshold_mode={self.threshold_mode!r}, cooldown={self.cooldown}, warmup="
                 f"{self.warmup}, min_lr={self.min_lr}, max_lr={self.max_lr}, eps={self.eps}, smooth={self.smooth}, "
-                f"window_size={self.window_size}, reset_start={self.reset_start})")
+                f"window_size={self.window_size}, reset_start={self.reset_start}, start_step={self.start_step})")
 
     def bind(self, num_groups: int) -> None:
         """Size the per-group scales for an optimizer with ``num_groups`` param groups (all start at 1)."""
@@ -211,7 +217,10 @@ class Greedy:
         return value < best - self.threshold if self.mode == "min" else value > best + self.threshold
 
     def observe(self, metric: float, step: int, uncontrolled_lrs: Sequence[float]) -> bool:
-        """Take one observation; return whether the LR changed. ``uncontrolled_lrs``: the schedule's LRs."""
+        """Take one observation, made after ``step`` optimizer steps; return whether the LR changed.
+        ``uncontrolled_lrs``: the groups' LRs from the schedule alone at ``step``."""
+        if step < self.start_step:
+            return False
         self.scales += [1.0] * (len(uncontrolled_lrs) - len(self.scales))
         current = float(metric)
         if self.smooth:
@@ -271,3 +280,7 @@ class Greedy:
             setattr(self, key, int(state[key]))
         self.window = [float(v) for v in state["window"]]
         self.scales = [float(s) for s in state["scales"]]
+
+
+#: what a spec's plan may carry: a controller whose per-group ``scales`` multiply the schedule's LRs
+Controller = Plateau | Greedy

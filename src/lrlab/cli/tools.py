@@ -94,6 +94,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if plan.plateau is not None:
             print(f"note: {plan.spec}: plateau(...) lowers the LR when a watched metric stops improving; "
                   "there are no metrics here, so the curve is drawn without reductions")
+        elif plan.controller is not None:
+            print(f"note: {plan.spec}: greedy(...) raises or lowers the LR as a watched metric improves or not; "
+                  "there are no metrics here, so the curve is drawn without changes")
     if args.csv:
         print(f"wrote {write_curves_csv(args.csv, curves)}")
     if args.out:

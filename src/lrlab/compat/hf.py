@@ -6,7 +6,7 @@ update ``t`` (0 for the first update, i.e. after ``t`` calls of ``scheduler.step
 :func:`to_spec` prints the lrlab spec behind each, in units of the optimizer's LR (``lr`` scales it).
 
 Differences kept on purpose: ``polynomial`` with ``num_training_steps == num_warmup_steps`` (a division by
-zero in transformers) raises here; ``greedy`` has no spec (it is a controller only).
+zero in transformers) raises here; ``greedy``'s ``verbose`` prints nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from lrlab.adapter import ScheduledLR
-from lrlab.controllers import Greedy, Plateau
-from lrlab.spec import Horizon, build
+from lrlab.spec import Horizon, build, format_value
 
 NAMES = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
          "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
@@ -61,9 +60,10 @@ def to_spec(name: str, num_warmup_steps: int = 0, num_training_steps: int | None
         return f"constant(lr={lr!r})"
     if name == "constant_with_warmup":
         return _chain(warm, f"constant(lr={lr!r})")
-    if name == "reduce_lr_on_plateau":
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        return f"constant(lr={lr!r}) * plateau({args})"
+    if name in ("reduce_lr_on_plateau", "greedy"):
+        args = ", ".join(f"{k}={format_value(tuple(v) if isinstance(v, list) else v)}" for k, v in kwargs.items()
+                         if k != "verbose")
+        return f"constant(lr={lr!r}) * {'plateau' if name == 'reduce_lr_on_plateau' else 'greedy'}({args})"
     if name == "linear":
         length = _decaying(name, w, num_training_steps)
         if num_training_steps is not None and num_training_steps <= w:
@@ -105,8 +105,6 @@ def to_spec(name: str, num_warmup_steps: int = 0, num_training_steps: int | None
         return _chain(ramp, f"shift({_cosine(lr, length, kwargs.get('num_cycles', 0.5), rate * lr)}, by_steps=1)")
     if name == "warmup_stable_decay":
         return _wsd_spec(w, num_training_steps, lr, **kwargs)
-    if name == "greedy":
-        raise ValueError("name='greedy' has no spec: GreedyLR is a controller (lrlab.controllers.Greedy)")
     raise ValueError(f"name={name!r} is invalid: expected one of {', '.join(NAMES)}")
 
 
@@ -147,10 +145,11 @@ def _wsd_spec(w: int, total: int | None, lr: float, num_decay_steps: int, num_st
     return _chain(ramp, stable, decay, f"constant(lr={floor!r})")
 
 
-def _scheduler(optimizer: Optimizer, spec: str, controller: Plateau | Greedy | None = None) -> ScheduledLR:
-    """A relative scheduler (each group's initial LR times the spec's factor), like transformers' LambdaLR."""
+def _scheduler(optimizer: Optimizer, spec: str) -> ScheduledLR:
+    """A relative scheduler (each group's initial LR times the spec's factor), like transformers' LambdaLR;
+    a controller's bounds (``min_lr``, ``max_lr``) are absolute LRs, as in transformers."""
     plan = build(spec, Horizon(total_steps=10**9))
-    return ScheduledLR(optimizer, plan.lr, relative=True, controller=controller)
+    return ScheduledLR(optimizer, plan.lr, relative=True, controller=plan.new_controller())
 
 
 def get_scheduler(name: str, optimizer: Optimizer, num_warmup_steps: int | None = None,
@@ -159,11 +158,7 @@ def get_scheduler(name: str, optimizer: Optimizer, num_warmup_steps: int | None 
     """transformers' ``get_scheduler``: the scheduler ``name`` for ``optimizer``, as a :class:`ScheduledLR`."""
     name = str(getattr(name, "value", name))
     kwargs = dict(scheduler_specific_kwargs or {})
-    if name == "reduce_lr_on_plateau":
-        return _scheduler(optimizer, "constant(lr=1.0)", Plateau(**kwargs))
-    if name == "greedy":
-        return _scheduler(optimizer, "constant(lr=1.0)", Greedy(**kwargs))
-    if name not in ("constant",) and num_warmup_steps is None:
+    if name not in ("constant", "reduce_lr_on_plateau", "greedy") and num_warmup_steps is None:
         raise ValueError(f"num_warmup_steps=None is invalid for {name}: expected a number of steps")
     spec = to_spec(name, num_warmup_steps or 0, num_training_steps, optimizer_lr=optimizer.defaults["lr"], **kwargs)
     return _scheduler(optimizer, spec)
@@ -172,6 +167,16 @@ def get_scheduler(name: str, optimizer: Optimizer, num_warmup_steps: int | None 
 def get_constant_schedule(optimizer: Optimizer) -> ScheduledLR:
     """transformers' ``get_constant_schedule``."""
     return get_scheduler("constant", optimizer)
+
+
+def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ScheduledLR:
+    """transformers' ``get_reduce_on_plateau_schedule``: ReduceLROnPlateau (``scheduler.step(metric)``)."""
+    return get_scheduler("reduce_lr_on_plateau", optimizer, scheduler_specific_kwargs=kwargs)
+
+
+def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> ScheduledLR:
+    """transformers' ``get_greedy_schedule``: GreedyLR (``scheduler.step(metric)``), a spec's ``greedy(...)``."""
+    return get_scheduler("greedy", optimizer, scheduler_specific_kwargs=kwargs)
 
 
 def get_constant_schedule_with_warmup(optimizer: Optimizer, num_warmup_steps: int) -> ScheduledLR:

@@ -114,8 +114,8 @@ def torch_equivalent(plan: Plan) -> str | None:
     lr = plan.lr
     if lr.__class__ is Cosine and getattr(lr, "cyclic", False):
         return None
-    if plan.plateau is not None and lr.__class__ is not Constant:
-        return None  # torch cannot combine a schedule with ReduceLROnPlateau; lrlab's spec can
+    if plan.controller is not None and (plan.plateau is None or lr.__class__ is not Constant):
+        return None  # torch has no GreedyLR and cannot combine a schedule with ReduceLROnPlateau; lrlab's spec can
     make = _TORCH_CLASSES.get(lr.__class__)
     return None if make is None else make(plan)
 
@@ -154,13 +154,14 @@ def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA
         plan = build(spec, horizon, load_functions=False)  # a store is data: import nothing it names
     except ConfigError:
         return Recommendation(best, spec, ties, text, "", None)
-    watch = "  # ReduceLROnPlateau watches the validation loss, once per epoch"
+    watch = (f"  # {'ReduceLROnPlateau' if plan.plateau is not None else 'GreedyLR'} watches the validation loss, "
+             "once per epoch")
     horizon_args = (f"Horizon(total_steps={horizon.total_steps}, steps_per_epoch={horizon.steps_per_epoch}, "
                     f"base_lr={horizon.base_lr:g}" + (f", beta2={horizon.beta2:g})" if horizon.beta2 else ")"))
     code = _loop(horizon, "from lrlab import Horizon, ScheduledLR, build",
                  f"ScheduledLR.from_plan(optimizer, build({spec!r}, {horizon_args}))",
                  "scheduler.step()  # after every optimizer step: durations are in steps",
-                 "scheduler.observe(validation_loss())" + watch if plan.plateau is not None else None)
+                 "scheduler.observe(validation_loss())" + watch if plan.controller is not None else None)
     torch_call = torch_equivalent(plan)
     torch_code = None
     if torch_call is not None:

@@ -11,25 +11,42 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lrlab.schedules.base import Schedule, scaled_power
-from lrlab.schedules.checks import check_choice, check_int, check_nonneg, check_positive, check_range
+from lrlab.schedules.checks import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_nonneg,
+    check_positive,
+    check_range,
+)
+
+RESTART_SHAPES = ("cosine", "poly", "tanh")
 
 
 @dataclass(frozen=True)
 class CosineRestarts(Schedule):
-    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
+    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017), or restarts of timm's poly/tanh.
 
-        value(t) = min_lr + (init_lr * decay ** i - min_lr) * (1 + cos(pi * t_i ** k / T_i ** k)) / 2
+        value(t) = min_lr + (init_lr * decay ** i - min_lr) * f(x),   x = t_i ** k / T_i ** k
+        f(x) = (1 + cos(pi * x)) / 2                                (shape="cosine")
+        f(x) = (1 - x) ** power                                     (shape="poly", timm's PolyLRScheduler)
+        f(x) = (1 - tanh(lower + (upper - lower) * x)) / 2          (shape="tanh", timm's TanhLRScheduler)
 
     where cycle ``i`` (from 0) lasts ``T_i = period_steps * period_mult ** i`` steps (``period_steps`` and
-    ``period_mult`` may be fractional) and ``t_i`` is the steps done in it. After ``max_cycles`` cycles
-    (``None``: no limit) the value stays at ``min_lr``. ``k`` warps time in each cycle (k-decay, timm's
-    ``k_decay``; 1: the plain cosine).
+    ``period_mult`` may be fractional, so a cycle may start between two steps) and ``t_i`` is the steps done
+    in it. After ``max_cycles`` cycles (``None``: no limit) the value stays at ``min_lr``. ``k`` warps time in
+    each cycle (k-decay, timm's ``k_decay``; 1: none).
 
     >>> s = CosineRestarts(1.0, 0.0, period_steps=10, period_mult=2.0)
     >>> [round(s(t), 6) for t in (0, 5, 10, 20, 30)]
     [1.0, 0.5, 1.0, 0.5, 1.0]
     >>> [round(CosineRestarts(1.0, 0.0, period_steps=2.5)(t), 6) for t in (0, 2, 3, 5)]
     [1.0, 0.095492, 0.904508, 1.0]
+    >>> CosineRestarts(1.0, 0.0, period_steps=50 / 6)(25)  # cycle 3 starts at step 25 exactly
+    1.0
+    >>> [round(CosineRestarts(1.0, 0.0, period_steps=4, period_mult=1.5, shape="poly", power=2.0)(t), 4)
+    ...  for t in (0, 2, 4, 32, 33)]  # cycle 4 starts at 32.5
+    [1.0, 0.25, 1.0, 0.0014, 0.9512]
     """
 
     init_lr: float = 1.0
@@ -39,8 +56,18 @@ class CosineRestarts(Schedule):
     decay: float = 1.0
     max_cycles: int | None = None
     k: float = 1.0
+    shape: str = "cosine"
+    power: float = 1.0
+    lower: float = -7.0
+    upper: float = 3.0
 
     def __post_init__(self) -> None:
+        check_choice("shape", self.shape, RESTART_SHAPES)
+        check_nonneg("power", self.power)
+        check_finite("lower", self.lower)
+        check_finite("upper", self.upper)
+        if self.upper <= self.lower:
+            raise ValueError(f"upper={self.upper!r} is invalid: expected a number > lower={self.lower!r}")
         check_nonneg("init_lr", self.init_lr)
         check_nonneg("min_lr", self.min_lr)
         check_positive("period_steps", self.period_steps)
@@ -59,16 +86,14 @@ class CosineRestarts(Schedule):
     def cycle_at(self, step: int) -> tuple[int, float, float]:
         """``(cycle index, steps into the cycle, cycle length)`` at ``step``."""
         m, t0 = self.period_mult, self.period_steps
-        if m == 1.0:
-            cycle = int(step // t0)
-        else:
-            cycle = int(math.log(1.0 + step * (m - 1.0) / t0, m))
-            # the float log and the float cycle starts can be an ulp off at a boundary: settle it
-            slack = 1e-9 * max(1.0, step)
-            while self._cycle_start(cycle + 1) <= step + slack:
-                cycle += 1
-            while cycle > 0 and self._cycle_start(cycle) > step + slack:
-                cycle -= 1
+        cycle = int(step // t0) if m == 1.0 else int(math.log(1.0 + step * (m - 1.0) / t0, m))
+        # the float division or log and the float cycle starts can be an ulp off at a boundary (25 // (50 / 6)
+        # is 2, yet cycle 3 starts at step 25): settle it
+        slack = 1e-9 * max(1.0, step)
+        while self._cycle_start(cycle + 1) <= step + slack:
+            cycle += 1
+        while cycle > 0 and self._cycle_start(cycle) > step + slack:
+            cycle -= 1
         start = self._cycle_start(cycle)
         return cycle, max(step - start, 0.0), t0 * m**cycle
 
@@ -78,6 +103,11 @@ class CosineRestarts(Schedule):
             return self.min_lr
         peak = scaled_power(self.init_lr, self.decay, cycle)
         phase = into / length if self.k == 1 else (into / length) ** self.k
+        if self.shape == "poly":
+            return self.min_lr + (peak - self.min_lr) * (1.0 - phase) ** self.power
+        if self.shape == "tanh":
+            x = self.lower + (self.upper - self.lower) * phase
+            return self.min_lr + (peak - self.min_lr) * (1.0 - math.tanh(x)) / 2.0
         return self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * phase)) / 2.0
 
 

@@ -7,6 +7,7 @@ A spec is a small expression over the schedules of a registry (``lrlab schedules
     warmup(steps=500) >> cosine(min_lr=1e-5)
     onecycle(max_lr=0.1, pct_start=0.3)
     cosine(epochs=30) * plateau(patience=3)
+    warmup(steps=500) >> cosine() * greedy(patience=5, factor=0.9)
     warmup(frac=0.05, shape=cosine) >> plateau(patience=3, factor=0.5)
     wsd(decay_frac=0.2, shape=1-sqrt)
     sgdr(period_epochs=5, mult=2, decay=0.8)
@@ -40,9 +41,11 @@ What it means:
   (a last piece given a longer length is cut at the end of training). ``warmup(...) >> x`` ramps up to
   x's starting value, then runs x from its step 0. A ``warmup(...)`` with nothing after it ramps up to the
   optimizer's LR and holds it.
-- ``a * b``: ``a * 0.5`` scales; ``a * plateau(...)`` adds a ReduceLROnPlateau controller (at most one per
-  spec, in the last piece of a chain); ``a * b`` with b a schedule multiplies by b as an envelope: only the
-  first schedule of a product gives an LR, the LR parameters of the others default to 1
+- ``a * b``: ``a * 0.5`` scales; ``a * plateau(...)`` adds a ReduceLROnPlateau controller and
+  ``a * greedy(...)`` a GreedyLR one (at most one controller per spec, in the last piece of a chain; it
+  listens from the start of its piece, so after a warmup before it); ``a * b`` with b a schedule multiplies
+  by b as an envelope: only the first schedule of a product gives an LR, the LR parameters of the others
+  default to 1
   (``cosine() * exponential(gamma=0.999)`` is a cosine with an exponential envelope).
 - Durations: ``<name>_steps``, ``<name>_epochs`` or ``<name>_frac`` (one of them), e.g. ``every_epochs``,
   ``period_frac``, ``decay_steps``, ``milestones_epochs=[10, 20]``; a piece's own length is plain
@@ -92,7 +95,7 @@ from lrlab.spec.language import (
     register,
 )
 from lrlab.spec.parser import parse
-from lrlab.spec.plan import Horizon, Plan, PlateauSettings
+from lrlab.spec.plan import ControllerSettings, GreedySettings, Horizon, Plan, PlateauSettings
 
 __all__ = [
     "BASE_LR",
@@ -102,7 +105,9 @@ __all__ = [
     "Args",
     "Call",
     "Chain",
+    "ControllerSettings",
     "Entry",
+    "GreedySettings",
     "Horizon",
     "Param",
     "Plan",

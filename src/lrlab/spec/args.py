@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from lrlab.schedules import Schedule, adam_warmup_steps
 from lrlab.spec.errors import LocatedError
 from lrlab.spec.language import BASE_LR, REQUIRED, UNITS, Call, Entry, Param, Spec, format_value, is_number
-from lrlab.spec.plan import Horizon, PlateauSettings
+from lrlab.spec.plan import ControllerSettings, Horizon
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Built:
     lr: Schedule | None
     duration: int | None = None  # its own length in steps; None: it takes the span it is given
     momentum: Schedule | None = None
-    plateau: PlateauSettings | None = None
-    neutral: bool = False  # the LR is only a default (plateau's): a product drops it
+    controller: ControllerSettings | None = None  # plateau(...) or greedy(...)
+    neutral: bool = False  # the LR is only a default (a controller's): a product drops it
     ramp: Ramp | None = None  # a warmup: ramps into what follows '>>'
 
 

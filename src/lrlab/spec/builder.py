@@ -13,7 +13,7 @@ from lrlab.spec.args import Args, Built, Context
 from lrlab.spec.errors import LocatedError, SpecError, unknown_name
 from lrlab.spec.language import REGISTRY, Call, Chain, Product, Spec, format_value
 from lrlab.spec.parser import parse
-from lrlab.spec.plan import Horizon, Plan, PlateauSettings
+from lrlab.spec.plan import ControllerSettings, Horizon, Plan
 
 
 def _short(node: Spec, width: int = 40) -> str:
@@ -64,9 +64,9 @@ def _build_chain(chain: Chain, ctx: Context) -> Built:
         piece_ctx = replace(ctx, span=remaining, offset=ctx.offset + used, warmup_before=warmup_before)
         built = build_node(part, piece_ctx)
         if i < last:
-            if built.plateau is not None:
-                raise LocatedError(part.col, "plateau(...) can only be in the last piece of a '>>' chain: "
-                                              "a controller runs until the end of training")
+            if built.controller is not None:
+                raise LocatedError(part.col, "a controller (plateau, greedy) can only be in the last piece of a "
+                                              "'>>' chain: it runs until the end of training")
             if built.duration is None:
                 raise LocatedError(part.col, f"{_short(part)} needs a length (steps=, epochs= or frac=): "
                                               "every piece before '>>' does")
@@ -82,7 +82,7 @@ def _build_chain(chain: Chain, ctx: Context) -> Built:
         warmup_before = built.ramp.steps if built.ramp else None
     duration = None if pieces[-1].duration is None else used + pieces[-1].duration
     momentum = join_momentum([piece.momentum for piece in pieces], [piece.duration for piece in pieces])
-    return Built(_chain_lr(pieces), duration, momentum, pieces[-1].plateau)
+    return Built(_chain_lr(pieces), duration, momentum, pieces[-1].controller)
 
 
 def _chain_lr(pieces: list[Built]) -> Schedule:
@@ -141,7 +141,7 @@ def _build_product(product: Product, ctx: Context) -> Built:
     schedules: list[Schedule] = []
     factor = 1.0
     momentum: Schedule | None = None
-    plateau: PlateauSettings | None = None
+    controller: ControllerSettings | None = None
     durations: list[int] = []
     for i, node in enumerate(product.factors):
         col = product.factor_col(i)
@@ -158,10 +158,10 @@ def _build_product(product: Product, ctx: Context) -> Built:
             if momentum is not None:
                 raise LocatedError(col, "only one factor of a product may schedule momentum")
             momentum = built.momentum
-        if built.plateau is not None:
-            if plateau is not None:
-                raise LocatedError(col, "only one plateau(...) is allowed in a spec")
-            plateau = built.plateau
+        if built.controller is not None:
+            if controller is not None:
+                raise LocatedError(col, "only one controller (plateau or greedy) is allowed in a spec")
+            controller = built.controller
         if built.duration is not None:
             durations.append(built.duration)
         if not built.neutral:
@@ -172,7 +172,7 @@ def _build_product(product: Product, ctx: Context) -> Built:
         lr = lr * schedule
     if factor != 1.0:
         lr = lr * factor
-    return Built(lr, max(durations) if durations else None, momentum, plateau)
+    return Built(lr, max(durations) if durations else None, momentum, controller)
 
 
 def build(spec: Spec | str, horizon: Horizon, *, load_functions: bool = True) -> Plan:
@@ -201,5 +201,5 @@ def build(spec: Spec | str, horizon: Horizon, *, load_functions: bool = True) ->
         lr = as_schedule(built, ctx, node.col)
     except LocatedError as problem:
         raise SpecError(text, problem.column, problem.reason) from None
-    return Plan(lr, built.momentum, built.plateau, node, horizon)
+    return Plan(lr, built.momentum, built.controller, node, horizon)
 

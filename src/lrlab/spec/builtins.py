@@ -31,12 +31,12 @@ from lrlab.schedules import (
 )
 from lrlab.schedules import wsd as wsd_schedule
 from lrlab.schedules.combinators import WARMUP_SHAPES
-from lrlab.schedules.cyclic import ANNEAL_STRATEGIES, CYCLIC_MODES
+from lrlab.schedules.cyclic import ANNEAL_STRATEGIES, CYCLIC_MODES, RESTART_SHAPES
 from lrlab.schedules.presets import WSD_DECAY_SHAPES
 from lrlab.spec.args import Args, Built, Context, Ramp, round_steps
 from lrlab.spec.builder import as_schedule, build_node
 from lrlab.spec.language import BASE_LR, REQUIRED, Param, Spec, format_value, register
-from lrlab.spec.plan import PlateauSettings
+from lrlab.spec.plan import GreedySettings, PlateauSettings
 
 
 def _lr(name: str, help: str) -> Param:
@@ -133,7 +133,8 @@ def _cosine(a: Args, ctx: Context) -> Built:
     return Built(a.make(Cosine, a["init_lr"], a["min_lr"], length, a["cyclic"], a["exponent"], a["k"]), steps)
 
 
-@register("sgdr", "cosine annealing with warm restarts (SGDR; CosineAnnealingWarmRestarts)",
+@register("sgdr", "cosine annealing with warm restarts (SGDR; CosineAnnealingWarmRestarts); shape=poly or tanh "
+                  "restarts those curves (timm's cycles)",
           _lr("init_lr", "peak LR of the first cycle"), _num("min_lr", 0.0, "LR at the end of each cycle", low=0),
           _dur("period", ("frac", 0.25), "length of the first cycle"),
           _num("mult", 1.0, "each cycle is mult times longer than the one before (may be fractional)", low=1),
@@ -142,18 +143,24 @@ def _cosine(a: Args, ctx: Context) -> Built:
           _num("cycles", None, "instead of period: this many equal cycles over the piece, may be fractional "
                                "(HF's cosine_with_restarts num_cycles); min_lr after the piece", low=0, low_open=True),
           _num("k", 1.0, "time warp in each cycle: cos(pi * t**k / T**k) (timm's k_decay)", low=0, low_open=True),
+          _choice("shape", "cosine", RESTART_SHAPES, "each cycle's curve of x = t**k / T**k: cosine "
+                  "(1 + cos(pi x)) / 2, poly (1 - x)**power, tanh (1 - tanh(lower + (upper - lower) x)) / 2"),
+          _num("power", 1.0, "shape=poly: the exponent (timm's PolyLRScheduler power)", low=0),
+          _num("lower", -7.0, "shape=tanh: tanh argument at a cycle's start (timm's lb)"),
+          _num("upper", 3.0, "shape=tanh: tanh argument at a cycle's end (timm's ub)"),
           LENGTH)
 def _sgdr(a: Args, ctx: Context) -> Built:
     steps = a.steps("")
+    curve = (a["k"], a["shape"], a["power"], a["lower"], a["upper"])
     if a["cycles"] is None:
         schedule = a.make(CosineRestarts, a["init_lr"], a["min_lr"], a.steps("period"), a["mult"], a["decay"],
-                          a["max_cycles"], a["k"])
+                          a["max_cycles"], *curve)
         return Built(schedule, steps)
     if any(a.given(name) for name in ("period_steps", "period_epochs", "period_frac")):
         a.fail("cycles", "give sgdr one of period or cycles, not both")
     length = ctx.length(steps)
     restarts = a.make(CosineRestarts, a["init_lr"], a["min_lr"], length / a["cycles"], a["mult"], a["decay"],
-                      a["max_cycles"], a["k"])
+                      a["max_cycles"], *curve)
     return Built(join([restarts, Constant(a["min_lr"])], [length]), steps)
 
 
@@ -304,7 +311,32 @@ def _plateau(a: Args, ctx: Context) -> Built:
     settings = PlateauSettings(a["mode"], a["factor"], a["patience"], a["threshold"], a["threshold_mode"],
                                a["cooldown"], a["min_lr"], a["eps"], a["sign_safe"], start_step=ctx.offset)
     a.make(settings.controller)  # the controller's own checks, once, at build time
-    return Built(Constant(ctx.base_lr), None, plateau=settings, neutral=True)
+    return Built(Constant(ctx.base_lr), None, controller=settings, neutral=True)
+
+
+@register("greedy", "GreedyLR (HF transformers): LR / factor after more than patience improvements in a row "
+                    "(up to max_lr), LR * factor after more than patience non-improvements (down to min_lr)",
+          _choice("mode", "min", PLATEAU_MODES, "min: lower is better; max: higher is better"),
+          _num("factor", 0.95, "LR factor at each reduction; an increase divides by it", low=0, high=1,
+               low_open=True, high_open=True),
+          _int("patience", 10, "observations in a row, improving or not, before a change"),
+          _num("threshold", 1e-6, "smallest change that counts as an improvement", low=0),
+          _choice("threshold_mode", "abs", THRESHOLD_MODES, "rel: a fraction of the best value; abs: an amount"),
+          _int("cooldown", 0, "observations ignored after a reduction"),
+          _int("warmup", 0, "observations ignored after an increase"),
+          _num("min_lr", 1e-3, "LR floor (one number, or a list with one per param group)", low=0, many=True),
+          _num("max_lr", 1.0, "LR ceiling (one number, or a list with one per param group)", low=0, many=True),
+          _num("eps", 1e-8, "a change smaller than this is skipped", low=0),
+          _flag("smooth", False, "watch the mean of the last window_size observations"),
+          _int("window_size", 50, "observations in smooth's mean", low=1),
+          _int("reset_start", 500, "reductions in a row with every group at min_lr before starting afresh"),
+          controller=True)
+def _greedy(a: Args, ctx: Context) -> Built:
+    settings = GreedySettings(a["mode"], a["factor"], a["patience"], a["threshold"], a["threshold_mode"],
+                              a["cooldown"], a["warmup"], a["min_lr"], a["max_lr"], a["eps"], a["smooth"],
+                              a["window_size"], a["reset_start"], start_step=ctx.offset)
+    a.make(settings.controller)  # the controller's own checks, once, at build time
+    return Built(Constant(ctx.base_lr), None, controller=settings, neutral=True)
 
 
 @register("clamp", "a schedule's LR bounded to [min, max]",

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from lrlab.controllers import Plateau
+from lrlab.controllers import Controller, Greedy, Plateau
 from lrlab.errors import ConfigError
 from lrlab.schedules import Schedule
 from lrlab.spec.language import Spec, is_number
@@ -64,14 +64,43 @@ class PlateauSettings:
 
 
 @dataclass(frozen=True)
+class GreedySettings:
+    """The arguments of a :class:`~lrlab.controllers.Greedy` (HF's GreedyLR), ``start_step`` included."""
+
+    mode: str = "min"
+    factor: float = 0.95
+    patience: int = 10
+    threshold: float = 1e-6
+    threshold_mode: str = "abs"
+    cooldown: int = 0
+    warmup: int = 0
+    min_lr: float | tuple[float, ...] = 1e-3
+    max_lr: float | tuple[float, ...] = 1.0
+    eps: float = 1e-8
+    smooth: bool = False
+    window_size: int = 50
+    reset_start: int = 500
+    start_step: int = 0
+
+    def controller(self) -> Greedy:
+        """A fresh controller with these settings."""
+        return Greedy(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+#: a controller's settings, as a spec's ``plateau(...)`` or ``greedy(...)`` gives them
+ControllerSettings = PlateauSettings | GreedySettings
+
+
+@dataclass(frozen=True)
 class Plan:
-    """A spec built for one run: absolute LR (and momentum) schedules plus the plateau settings, if any.
+    """A spec built for one run: absolute LR (and momentum) schedules plus a controller's settings, if any.
 
     Attributes:
         lr: the LR at each step, in absolute units (``base_lr`` already applied).
         momentum: the momentum (or Adam's beta1) at each step, for onecycle/cyclic; None leaves it alone.
-        plateau: ReduceLROnPlateau settings when the spec has ``plateau(...)``; its ``start_step`` is where
-            the controller starts listening (the end of a warmup before it).
+        controller: the settings of the spec's ``plateau(...)`` (ReduceLROnPlateau) or ``greedy(...)``
+            (GreedyLR), None without one; its ``start_step`` is where the controller starts listening (the
+            end of a warmup before it).
         spec: the parsed spec (``str(plan.spec)`` is its canonical text).
         horizon: what the durations were resolved against.
 
@@ -80,13 +109,18 @@ class Plan:
 
     lr: Schedule
     momentum: Schedule | None = None
-    plateau: PlateauSettings | None = None
+    controller: ControllerSettings | None = None
     spec: Spec | None = None
     horizon: Horizon | None = None
 
-    def new_controller(self) -> Plateau | None:
-        """A fresh :class:`~lrlab.controllers.Plateau` for one run (None when the spec has no plateau)."""
-        return None if self.plateau is None else self.plateau.controller()
+    @property
+    def plateau(self) -> PlateauSettings | None:
+        """The ReduceLROnPlateau settings when the controller is ``plateau(...)``, else None."""
+        return self.controller if isinstance(self.controller, PlateauSettings) else None
+
+    def new_controller(self) -> Controller | None:
+        """A fresh controller for one run (None when the spec has none)."""
+        return None if self.controller is None else self.controller.controller()
 
     def lr_values(self, steps: int | None = None) -> list[float]:
         """``[lr(0), ..., lr(steps - 1)]``; ``steps`` defaults to the horizon's ``total_steps``."""
