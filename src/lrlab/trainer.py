@@ -68,7 +68,7 @@ def scheduled(optimizer: torch.optim.Optimizer, plan: Plan, ratios: list[float])
                        momentum=plan.momentum if has_momentum else None)
 
 
-def _under(cast: Callable[[], Any], step: Callable[..., Any]) -> Callable[..., Any]:
+def under(cast: Callable[[], Any], step: Callable[..., Any]) -> Callable[..., Any]:
     """``step`` run whole under ``cast()`` (autocast): a user's step does its own backward inside it."""
     def cast_step(*args: Any) -> Any:
         with cast():
@@ -131,7 +131,7 @@ def train(task: Task | LoaderTask, run: RunSpec, on_step: Callable[[int], None] 
         scheduler = scheduled(optimizer, plan, ratios)
         epoch_batches = _loader_batches(task, run, horizon.steps_per_epoch)
         if task.train_step is not None:
-            own_step = _under(cast, task.train_step)
+            own_step = under(cast, task.train_step)
     else:
         optimizer, ratios = make_optimizer(run.optimizer, model.parameters()), [1.0]
         scheduler = ScheduledLR.from_plan(optimizer, plan)

@@ -131,7 +131,7 @@ class LoaderTask:
             n = len(batches)  # type: ignore[arg-type]
         except TypeError:
             raise ConfigError(f"task {self.name!r}: steps_per_epoch=None is invalid when train_batches(0, 1) returns "
-                              f"a {type(batches).__name__} without len(): expected an integer >= 1") from None
+                              f"{type(batches).__name__}, which has no len(): expected an integer >= 1") from None
         if n < 1:
             raise ConfigError(f"task {self.name!r}: train_batches(0, 1) has {n} batches: expected at least 1")
         return n
