@@ -255,3 +255,29 @@ def test_the_task_file_in_docs_own_training_works(monkeypatch: pytest.MonkeyPatc
     task = load_task("my_training:make_task")
     metrics = train(task, run_of(task, "onecycle()"))
     assert metrics.diverged_step is None and metrics.epochs[-1]["val_acc"] > 0.8
+
+
+@needs_cuda
+def test_the_vectorized_trainer_runs_on_cuda_like_sequential_runs_there() -> None:
+    from lrlab.vectorized import train_many
+
+    task = load_task("digits-mlp")
+    runs = [RunSpec(spec, seed, 2, task.batch_size, task.optimizer, device="cuda")
+            for spec in ("constant()", "onecycle()") for seed in (0, 1)]
+    batched, sequential = train_many(task, runs), [train(task, run) for run in runs]
+    for a, b in zip(batched, sequential, strict=True):
+        assert a.train_loss[:50] == pytest.approx(b.train_loss[:50], rel=1e-4, abs=1e-5)
+
+
+def test_device_and_precision_in_a_config(tmp_path: Path) -> None:
+    from lrlab.config import config_from, parse_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("task: digits-mlp\ndevice: cuda:1\nprecision: bf16\n")
+    config = config_from(path)
+    assert (config.device, config.precision) == ("cuda:1", "bf16")
+    assert "device" not in config.identity() and config.identity()["precision"] == "bf16"  # resumable elsewhere
+    for field, value in (("device", "gpu"), ("precision", "fp8")):
+        with pytest.raises(ConfigError) as error:
+            parse_config({field: value})
+        assert str(error.value).startswith(f"{field}='{value}' is invalid: ") and "\n" not in str(error.value)
