@@ -1,7 +1,7 @@
 """Vectorized sweeps (issue 4): sequential vs 2 single-thread processes vs vectorized, interleaved, one process.
 
     python bench/vectorized.py [--tasks mnist1d-mlp,mnist1d-cnn,digits-mlp] [--seeds 3,5] [--with-8]
-                               [--epochs 5] [--repeats 2] [--threads 1]
+                               [--epochs 5] [--repeats 2] [--threads 1] [--device auto] [--gpu-runs 1,8,32]
 
 For each task and each sweep size (the six schedules of ``lrlab.config.DEFAULT_SCHEDULES`` × N seeds) it
 times the same runs four ways, in rotating order within each repeat:
@@ -10,6 +10,11 @@ times the same runs four ways, in rotating order within each repeat:
 - ``2 procs``: the runs spread over a warm pool of 2 single-thread processes (one run per task);
 - ``vectorized``: ``train_many(task, runs)`` in this process with ``--threads`` threads;
 - ``vec × 2 procs``: the runs split in two halves, each half ``train_many`` in one of the 2 processes.
+
+On a CUDA machine (``--device auto``, the default, finds it; or ``--device cuda``) it measures the GPU instead:
+for each task and each K of ``--gpu-runs``, K runs trained one after another on the GPU against the same K runs
+as one batched model there (``train_many``), their ratio, and how closely they agree. Without CUDA it says so
+and measures the CPU as above.
 
 A cell is the fastest repeat's wall time. Achieved FLOP/s counts the matmul/convolution FLOPs of every training
 step (forward and backward, ``torch.utils.flop_counter``) and every validation forward; the reference is this
@@ -34,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lrlab.batched import tune_allocator
 from lrlab.config import DEFAULT_SCHEDULES
+from lrlab.devices import resolve_device
 from lrlab.runs import RunSpec, steps_per_epoch
 from lrlab.tasks import Task, load_task
 from lrlab.trainer import train
@@ -157,6 +163,39 @@ def bench_one(task: Task, runs: list[RunSpec], pool: ProcessPoolExecutor, repeat
     return best, compare(task, runs, results["sequential"], results["vectorized"])
 
 
+def bench_gpu(task_names: Sequence[str], counts: Sequence[int], epochs: int, device: str, repeats: int) -> None:
+    """K runs one after another on ``device`` vs the same K as one batched model there: a table row per (task, K)."""
+    def timed(fn: Callable[[], list]) -> tuple[float, list]:
+        best, out = float("inf"), []
+        for _ in range(repeats):
+            torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            out = fn()
+            torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - start)
+        return best, out
+
+    print(f"device: {device} ({torch.cuda.get_device_name(device)}); torch {torch.__version__}")
+    print("| task | K runs | K sequential s | K batched s | sequential / batched | batched s per run | "
+          "max Δ train loss, first 100 steps |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in task_names:
+        task = load_task(name)
+        specs = list(DEFAULT_SCHEDULES.values())
+        warm = RunSpec("constant()", 0, 1, task.batch_size, task.optimizer, device=device)
+        train(task, warm)
+        train_many(task, [warm])
+        for k in counts:
+            runs = [RunSpec(specs[i % len(specs)], i // len(specs), epochs or task.epochs, task.batch_size,
+                            task.optimizer, device=device) for i in range(k)]
+            seq_s, seq = timed(lambda runs=runs, task=task: [train(task, run) for run in runs])
+            vec_s, vec = timed(lambda runs=runs, task=task: train_many(task, runs, max_members=len(runs)))
+            gap = max(max((abs(x - y) for x, y in zip(a.train_loss[:100], b.train_loss[:100], strict=False)),
+                          default=0.0) for a, b in zip(seq, vec, strict=True))
+            print(f"| {name} | {k} | {seq_s:.2f} | {vec_s:.2f} | {seq_s / vec_s:.1f}× | {vec_s / k:.3f} | "
+                  f"{gap:.1e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="mnist1d-mlp,mnist1d-cnn,digits-mlp")
@@ -165,7 +204,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per run (0: the task's default)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the in-process vectorized trainer")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    parser.add_argument("--gpu-runs", default="1,8,32", help="comma-separated K: runs trained at once on a GPU")
     args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    if device.startswith("cuda"):
+        bench_gpu(args.tasks.split(","), [int(k) for k in args.gpu_runs.split(",")], args.epochs, device,
+                  args.repeats)
+        return
+    print(f"no CUDA device here (torch {torch.__version__}, device {device}): the GPU figures need a GPU machine "
+          "(python bench/vectorized.py --device cuda); measuring the CPU")
 
     start = time.perf_counter()
     torch.set_num_threads(1)

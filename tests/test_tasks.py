@@ -67,7 +67,7 @@ def test_held_out_example_tasks_train(name: str, classifies: bool) -> None:
     ("mnist1d-mpl", "did you mean 'mnist1d-mlp'"),
     ("no_such_module_xyz:make", "cannot import module 'no_such_module_xyz'"),
     ("examples.my_task:nothing", "has no function 'nothing'"),
-    ("examples.my_task:make_model", "returned Sequential, expected lrlab.Task"),
+    ("examples.my_task:make_model", "returned Sequential, expected lrlab.tasks.Task or lrlab.tasks.LoaderTask"),
 ])
 def test_bad_task_names_give_one_line(name: str, message: str) -> None:
     with pytest.raises(ConfigError) as error:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from lrlab.tasks import OptimizerDefaults, Task, cross_entropy
+from lrlab.tasks import LoaderTask, OptimizerDefaults, Task, cross_entropy
 
 __all__ = ["MIN_MEMBERS", "batched_forward", "batched_step", "can_vectorize", "keep_rows", "stack", "tune_allocator",
            "vector_optimizer"]
@@ -53,14 +53,18 @@ def _unsupported_module(model: nn.Module) -> str | None:
     return None
 
 
-def can_vectorize(task: Task) -> tuple[bool, str]:
+def can_vectorize(task: Task | LoaderTask) -> tuple[bool, str]:
     """Whether ``task``'s runs can be trained by :func:`lrlab.vectorized.train_many`, and why (one line either way).
 
-    No for a task that declares ``vmappable=False``, a model with BatchNorm/InstanceNorm (running statistics),
+    No for a :class:`~lrlab.tasks.LoaderTask` (its loaders, optimizer and step run one model at a time), a task
+    that declares ``vmappable=False``, a model with BatchNorm/InstanceNorm (running statistics),
     dropout (random masks) or attention (no batching rule on CPU), and a model whose batched forward/backward
     fails or falls back to a per-member loop (a vmap "batching rule not implemented" warning) on a probe of two
     members and two examples. The probe leaves torch's global RNG as it found it.
     """
+    if isinstance(task, LoaderTask):
+        return False, (f"task {task.name!r} is a LoaderTask: its own loaders, optimizer and step train one model "
+                       "at a time")
     if not task.vmappable:
         return False, f"task {task.name!r} declares vmappable=False"
     with torch.random.fork_rng(devices=[]):
@@ -91,10 +95,12 @@ def can_vectorize(task: Task) -> tuple[bool, str]:
 # --------------------------------------------------------------------------------------------- batched model
 
 
-def stack(models: Sequence[nn.Module]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """The models' parameters and buffers, each stacked along a new leading member axis (detached copies)."""
+def stack(models: Sequence[nn.Module], device: str = "cpu") -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The models' parameters and buffers, each stacked along a new leading member axis (detached copies), on
+    ``device``."""
     params, buffers = stack_module_state(list(models))
-    return ({k: v.detach() for k, v in params.items()}, {k: v.detach() for k, v in buffers.items()})
+    return ({k: v.detach().to(device) for k, v in params.items()},
+            {k: v.detach().to(device) for k, v in buffers.items()})
 
 
 def batched_step(task: Task, model: nn.Module) -> tuple[Callable, Callable[[Tensor, Tensor], Tensor]]:
@@ -145,9 +151,10 @@ class _PerMember:
         self._cache: dict[tuple[torch.dtype, int], Tensor] = {}
 
     def like(self, t: Tensor) -> Tensor:
-        key = (t.dtype, t.dim())
+        key = (t.dtype, t.dim(), t.device)
         if key not in self._cache:
-            self._cache[key] = torch.tensor(self.values, dtype=t.dtype).view(-1, *([1] * (t.dim() - 1)))
+            values = torch.tensor(self.values, dtype=t.dtype, device=t.device)
+            self._cache[key] = values.view(-1, *([1] * (t.dim() - 1)))
         return self._cache[key]
 
 
@@ -185,14 +192,15 @@ class _VectorSGD:
     def step(self, params: dict[str, Tensor], grads: dict[str, Tensor], lrs: list[float], momenta: list[float],
              step: int) -> None:
         use = [m != 0 for m in momenta]
+        device = next(iter(params.values())).device
         if self.bufs is None and any(use):
             self.bufs = {k: torch.zeros_like(v) for k, v in params.items()}
-            self.started = torch.zeros(len(lrs), dtype=torch.bool)
+            self.started = torch.zeros(len(lrs), dtype=torch.bool, device=device)
         all_started = self.started is not None and bool(self.started.all())
         fresh = self.started is not None and not bool(self.started.any())
         same_m, same_lr = _uniform(momenta), _uniform(lrs)
         m_k, neg_lr_k = _PerMember(momenta), _PerMember([-lr for lr in lrs])
-        mask = None if all(use) and (all_started or fresh) else torch.tensor(use)
+        mask = None if all(use) and (all_started or fresh) else torch.tensor(use, device=device)
         for name, p in params.items():
             g = grads[name]
             if self.weight_decay != 0:
@@ -218,7 +226,7 @@ class _VectorSGD:
             else:
                 p.addcmul_(g, neg_lr_k.like(p))
         if self.started is not None:
-            self.started |= torch.tensor(use)
+            self.started |= torch.tensor(use, device=device)
 
 
 class _VectorAdam:

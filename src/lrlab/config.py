@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from lrlab.devices import check_device
 from lrlab.errors import ConfigError, short_repr
 from lrlab.runs import RunSpec, horizon_for
 from lrlab.spec import Horizon, SpecError, build, parse
 from lrlab.tasks import DEFAULT_TASK
 
 if TYPE_CHECKING:
-    from lrlab.tasks import OptimizerDefaults, Task
+    from lrlab.tasks import LoaderTask, OptimizerDefaults, Task
 
 # The study lrlab grew from: four classic schedules and warmup, against a constant-LR baseline.
 DEFAULT_SCHEDULES: dict[str, str] = {
@@ -87,7 +88,9 @@ class ExperimentConfig(BaseModel):
     stops named schedules' runs after that many updates of their horizon (successive halving). ``backend``
     says where the runs train (:mod:`lrlab.executors`): ``local`` (this machine), ``dask`` (the Dask scheduler at
     ``address``, ``tcp://HOST:PORT``, else a local cluster) or ``ray`` (the Ray cluster at ``address``,
-    ``HOST:PORT``, else a local one); neither changes the results.
+    ``HOST:PORT``, else a local one); neither changes the results. ``device`` is the torch
+    device (``auto``: CUDA when present, else the CPU; :mod:`lrlab.devices`) and ``precision`` ``fp32``, or
+    ``bf16``/``fp16`` autocast (with a gradient scaler for fp16 on CUDA).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -108,6 +111,16 @@ class ExperimentConfig(BaseModel):
     max_members: int | None = Field(default=None, ge=1)
     backend: Literal["local", "dask", "ray"] = "local"
     address: str | None = None
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    @field_validator("device")
+    @classmethod
+    def _device_valid(cls, value: str) -> str:
+        try:
+            return check_device(value)
+        except ConfigError:
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps") from None
 
     @field_validator("seeds")
     @classmethod
@@ -176,7 +189,7 @@ class ExperimentConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """The parts that must not change between a run and its resumption (what a results directory holds)."""
         return self.model_dump(exclude={"seeds", "schedules", "peak_lrs", "stop_steps", "title", "target_acc",
-                                        "trainer", "max_members", "backend", "address"})
+                                        "trainer", "max_members", "backend", "address", "device"})
 
 
 def _pydantic_error_line(error: ValidationError) -> str:
@@ -279,23 +292,27 @@ class Experiment:
     """
 
     config: ExperimentConfig
-    task: Task
+    task: Task | LoaderTask
     optimizer: OptimizerDefaults
     horizon: Horizon
     peak_lrs: Mapping[str, float] = field(default_factory=dict)  # schedule name -> its own peak LR
+    device: str = "cpu"  # resolved (:func:`lrlab.devices.resolve_device`)
 
     @classmethod
-    def bind(cls, config: ExperimentConfig, task: Task, peak_lr: float | None = None) -> Experiment:
+    def bind(cls, config: ExperimentConfig, task: Task | LoaderTask, peak_lr: float | None = None) -> Experiment:
         """``config`` on ``task``: the task's optimizer defaults with the config's overrides (and ``peak_lr``, the
-        optimizer LR, when given) applied; epochs and batch size the config's, else the task's."""
+        optimizer LR, when given) applied; epochs and batch size the config's, else the task's; the device
+        resolved (ConfigError for one this machine lacks)."""
+        from lrlab.devices import resolve_device
         from lrlab.tasks import OptimizerDefaults
 
         overrides = config.optimizer.model_dump(exclude_none=True)
         if peak_lr is not None:
             overrides["lr"] = peak_lr
         optimizer = OptimizerDefaults(**{**task.optimizer.__dict__, **overrides})
-        first = RunSpec("", 0, config.epochs or task.epochs, config.batch_size or task.batch_size, optimizer)
-        return cls(config, task, optimizer, horizon_for(task, first), dict(config.peak_lrs))
+        first = RunSpec("", 0, config.epochs or task.epochs, _batch_size(config, task), optimizer)
+        return cls(config, task, optimizer, horizon_for(task, first), dict(config.peak_lrs),
+                   resolve_device(config.device))
 
     def with_peak_lr(self, lr: float) -> Experiment:
         """The same experiment with ``lr`` as the optimizer's (peak) LR."""
@@ -309,23 +326,43 @@ class Experiment:
         """``(schedule name, run)`` for every schedule × seed, seeds inner; a schedule with its own peak LR
         (:attr:`peak_lrs`) runs with it as the optimizer's LR; one with a stop step (``config.stop_steps``) trains
         only that many updates of its horizon."""
-        epochs, batch_size = self.config.epochs or self.task.epochs, self.config.batch_size or self.task.batch_size
+        epochs, batch_size = self.config.epochs or self.task.epochs, _batch_size(self.config, self.task)
         for name, spec in self.config.schedules.items():
             optimizer = self.optimizer if name not in self.peak_lrs else replace(self.optimizer, lr=self.peak_lrs[name])
             stop_step = self.config.stop_steps.get(name)
             for seed in self.config.seed_list():
-                yield name, RunSpec(spec, seed, epochs, batch_size, optimizer, self.config.divergence_factor, stop_step)
+                yield name, RunSpec(spec, seed, epochs, batch_size, optimizer, self.config.divergence_factor,
+                                    self.device, self.config.precision, stop_step)
+
+
+def _batch_size(config: ExperimentConfig, task: Task | LoaderTask) -> int:
+    """Examples per step: the config's, else the task's (a LoaderTask's loaders decide theirs: 0 when unsaid)."""
+    return config.batch_size or task.batch_size or 0
+
+
+def _check_loader_task(config: ExperimentConfig, task: LoaderTask) -> None:
+    """A LoaderTask's loaders and ``make_optimizer`` decide what the config cannot change: refuse those keys."""
+    if config.batch_size is not None:
+        raise ConfigError(f"batch_size={config.batch_size} is invalid for task {task.name!r}: its train_batches "
+                          "decide the batch size: expected no batch_size")
+    fixed = sorted(config.optimizer.model_dump(exclude_none=True).keys() - {"lr"})
+    if fixed:
+        raise ConfigError(f"optimizer.{fixed[0]} is invalid for task {task.name!r}: its make_optimizer builds the "
+                          "optimizer: expected only optimizer.lr (or --peak-lr)")
 
 
 def prepare(config: ExperimentConfig) -> Experiment:
     """Load the task and check that a batch fits its training set and every schedule builds for this horizon
     (one line per mistake)."""
     from lrlab.tasks import load_task
+    from lrlab.tasks.loop import LoaderTask
 
     task = load_task(config.task)
+    if isinstance(task, LoaderTask):
+        _check_loader_task(config, task)
     experiment = Experiment.bind(config, task, config.peak_lr if isinstance(config.peak_lr, float) else None)
     batch_size = config.batch_size or task.batch_size
-    if batch_size > len(task.x_train):
+    if not isinstance(task, LoaderTask) and batch_size > len(task.x_train):
         raise ConfigError(f"batch_size={batch_size} is invalid for task {task.name!r}: expected at most "
                           f"{len(task.x_train)}, the training set's size")
     for name, spec in config.schedules.items():  # the seed does not change the horizon: one check per schedule

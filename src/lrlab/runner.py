@@ -132,9 +132,7 @@ def plan_sweep(config: ExperimentConfig, out: str | Path, *, fresh: bool = False
     check_plan_size(size, confirmed)
     vectorizable = None
     if config.trainer == "vectorized":  # refused before anything starts, not when the sweep reaches it
-        from lrlab.batched import can_vectorize
-
-        vectorizable = can_vectorize(experiment.task)
+        vectorizable = _vectorizable(experiment.task, config.precision)
         if not vectorizable[0]:
             raise ConfigError(f"trainer='vectorized' is invalid for task {experiment.task.name!r}: {vectorizable[1]}")
     store = open_store(out, config, fresh=fresh)
@@ -247,7 +245,8 @@ def resolve_peak_lr(experiment: Experiment, store: Store, on_finder: Callable[[]
         if on_finder is not None:
             on_finder()
         result = find_lr_for_task(experiment.task, seeds=config.seed_list()[:3], batch_size=config.batch_size,
-                                  epochs=config.epochs, optimizer=experiment.optimizer)
+                                  epochs=config.epochs, optimizer=experiment.optimizer, device=experiment.device,
+                                  precision=config.precision)
         rec = result.recommendation
         stored = {"source": "LR range test (lrlab.finder)", "lr": rec.lr, "interval": [rec.low, rec.high],
                   "per_method": rec.per_method, "finder": result.to_dict()}
@@ -266,21 +265,35 @@ def _choose(experiment: Experiment, runs: list[RunSpec], vectorizable: tuple[boo
     config = experiment.config
     if config.trainer == "sequential":
         return TrainerChoice(*choose_trainer(experiment.task, runs, "sequential"))
-    processes = process_count(len(runs))
+    if vectorizable is None:
+        vectorizable = _vectorizable(experiment.task, config.precision)
+    if not vectorizable[0]:  # trains sequentially: no group to size
+        return TrainerChoice(*choose_trainer(experiment.task, runs, config.trainer, None, vectorizable))
+    # one process per core on a CPU; a GPU is driven by one process (CUDA does not survive a fork)
+    processes = process_count(len(runs)) if experiment.device == "cpu" else 1
     limit, limited_by = group_limit(experiment.task, runs[0], processes, config.max_members)
     name, reason = choose_trainer(experiment.task, runs, config.trainer, limit, vectorizable)
     return TrainerChoice(name, reason, processes, limit, limited_by)
+
+
+def _vectorizable(task: Task, precision: str) -> tuple[bool, str]:
+    """:func:`lrlab.batched.can_vectorize`, and no for bf16/fp16 (autocast is the sequential trainer's alone)."""
+    from lrlab.batched import can_vectorize
+
+    if precision != "fp32":
+        return False, f"precision={precision!r} trains under autocast, which only the sequential trainer applies"
+    return can_vectorize(task)
 
 
 def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto", max_members: int | None = None,
                    vectorizable: tuple[bool, str] | None = None) -> tuple[str, str]:
     """``("sequential" | "vectorized", reason)``: the trainer for these runs, given what the user asked for.
 
-    ``auto`` picks vectorized when :func:`lrlab.batched.can_vectorize` says yes (``vectorizable``: its answer,
-    when already known), the model has no convolution (vmap makes it a grouped convolution, no faster on a CPU
-    than separate runs) and the largest group has at least :data:`lrlab.batched.MIN_MEMBERS` runs (below that a
-    batched step costs about as much as separate runs), else sequential. ``vectorized`` for a task that cannot
-    be vectorized raises :class:`ConfigError`.
+    ``auto`` picks vectorized when :func:`lrlab.batched.can_vectorize` says yes and the runs train in fp32
+    (``vectorizable``: that answer, when already known), the model has no convolution when on a CPU (vmap makes
+    it a grouped convolution, no faster there than separate runs) and the largest group has at least
+    :data:`lrlab.batched.MIN_MEMBERS` runs (below that a batched step costs about as much as separate runs),
+    else sequential. ``vectorized`` for a task that cannot be vectorized raises :class:`ConfigError`.
     """
     if requested not in TRAINERS:
         raise ConfigError(f"trainer={requested!r} is invalid: expected one of {list(TRAINERS)}")
@@ -288,10 +301,11 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
         return "sequential", "requested"
     import torch
 
-    from lrlab.batched import MIN_MEMBERS, can_vectorize
+    from lrlab.batched import MIN_MEMBERS
     from lrlab.vectorized import group_runs
 
-    ok, why = vectorizable if vectorizable is not None else can_vectorize(task)
+    precision = runs[0].precision if runs else "fp32"
+    ok, why = vectorizable if vectorizable is not None else _vectorizable(task, precision)
     if requested == "vectorized":
         if not ok:
             raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
@@ -301,9 +315,9 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
     with torch.random.fork_rng(devices=[]):
         model = task.make_model()
     # vmap makes a convolution a grouped one, which oneDNN runs no faster on a CPU than separate runs
-    # (bench/RESULTS.md: 1.0-1.1x for mnist1d-cnn): ``auto`` leaves them sequential
+    # (bench/RESULTS.md: 1.0-1.1x for mnist1d-cnn): ``auto`` leaves them sequential there
     conv = next((name for name, m in model.named_modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
-    if conv is not None:
+    if conv is not None and all(run.device == "cpu" for run in runs):
         return "sequential", (f"module {conv!r} ({type(model.get_submodule(conv)).__name__}) becomes a grouped "
                               "convolution under vmap, no faster on a CPU than separate runs; "
                               "trainer='vectorized' forces it")
@@ -351,7 +365,8 @@ def run_sweep(sweep: Sweep, on_start: Callable[[str, int, int], None] | None = N
     runs = [run for _, run in pending]
     done = total - len(pending)
     ids: dict[int, int] = {}
-    executor = open_executor(config.backend, config.address, trainer.name, trainer.processes, len(runs))
+    executor = open_executor(config.backend, config.address, trainer.name, trainer.processes, len(runs),
+                             experiment.device)
     try:
         if trainer.name == "sequential":
             groups = [[i] for i in range(len(runs))]

@@ -17,7 +17,7 @@ from lrlab.spec import Horizon
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from lrlab.tasks import OptimizerDefaults, Task
+    from lrlab.tasks import LoaderTask, OptimizerDefaults, Task
 
 #: the largest LR an update of float32 parameters can apply, ``torch.finfo(torch.float32).max`` (torch refuses a
 #: larger scalar: "overflow")
@@ -35,6 +35,8 @@ class RunSpec:
         batch_size: examples per optimizer step (the last, smaller batch of an epoch is dropped).
         optimizer: optimizer name and hyper-parameters; ``optimizer.lr`` is the peak LR schedules start from.
         divergence_factor: a training loss above this multiple of the first batch's loss marks divergence.
+        device: where it trains, resolved (``cpu``, ``cuda:0``...: :func:`lrlab.devices.resolve_device`).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (:mod:`lrlab.devices`).
         stop_step: train only the first ``stop_step`` updates of the ``epochs``-long run, validate there and end
             (successive halving's rungs, :mod:`lrlab.tuner`); None trains every update.
     """
@@ -45,6 +47,8 @@ class RunSpec:
     batch_size: int
     optimizer: OptimizerDefaults
     divergence_factor: float = 10.0
+    device: str = "cpu"
+    precision: str = "fp32"
     stop_step: int | None = None
 
 
@@ -66,12 +70,14 @@ class RunMetrics:
                             "val_loss": val_loss, "val_acc": val_acc})
 
 
-def steps_per_epoch(task: Task, batch_size: int) -> int:
-    """Optimizer steps in one epoch: full batches only (at least one)."""
+def steps_per_epoch(task: Task | LoaderTask, batch_size: int) -> int:
+    """Optimizer steps in one epoch: full batches only (at least one); a LoaderTask's own count."""
+    if not hasattr(task, "x_train"):  # a LoaderTask (duck-typed: this module does not import torch)
+        return task.epoch_steps()
     return max(1, len(task.x_train) // batch_size)
 
 
-def horizon_for(task: Task, run: RunSpec) -> Horizon:
+def horizon_for(task: Task | LoaderTask, run: RunSpec) -> Horizon:
     """The run's length and base LR, against which a schedule spec's durations are resolved."""
     per_epoch = steps_per_epoch(task, run.batch_size)
     beta2 = run.optimizer.betas[1] if run.optimizer.name in ("adam", "adamw") else None
@@ -113,7 +119,9 @@ def batch_slice(i: int, batch_size: int) -> slice:
     return slice(i * batch_size, (i + 1) * batch_size)
 
 
-def validation_metrics(task: Task, output: Tensor) -> tuple[float, float | None]:
-    """Validation loss and accuracy (None when the task has no accuracy) of a model's output on ``task.x_val``."""
-    acc = None if task.accuracy_fn is None else float(task.accuracy_fn(output, task.y_val))
-    return float(task.loss_fn(output, task.y_val)), acc
+def validation_metrics(task: Task, output: Tensor, targets: Tensor | None = None) -> tuple[float, float | None]:
+    """Validation loss and accuracy (None when the task has no accuracy) of a model's output on ``task.x_val``
+    (``targets``: ``task.y_val`` where the output lies, default ``task.y_val`` itself)."""
+    targets = task.y_val if targets is None else targets
+    acc = None if task.accuracy_fn is None else float(task.accuracy_fn(output, targets))
+    return float(task.loss_fn(output, targets)), acc

@@ -59,7 +59,7 @@ def range_test_bracket(experiment: Experiment, seeds: Sequence[int]) -> Bracket:
 
     config = experiment.config
     result = find_lr_for_task(experiment.task, seeds=seeds, batch_size=config.batch_size, epochs=config.epochs,
-                              optimizer=experiment.optimizer)
+                              optimizer=experiment.optimizer, device=experiment.device, precision=config.precision)
     return bracket_from(result.recommendation)
 
 

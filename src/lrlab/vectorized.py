@@ -25,6 +25,9 @@ Differences from :func:`lrlab.trainer.train`, by design:
 Speed (bench/RESULTS.md, 2-core CPU, one thread): the default study (6 schedules × 5 seeds of mnist1d-mlp) runs
 about 2x faster than sequential runs, as fast as 2 single-thread processes; two processes each running half
 the runs vectorized, about 3x. The first ``torch.func.grad`` call of a process imports ``torch._dynamo`` (1-3 s).
+On a GPU (``RunSpec.device``) the stacked tensors, the data and the optimizer state live on the device: a small
+model leaves a GPU mostly idle, so K runs in one batched step cost little more than one (``bench/vectorized.py
+--device cuda`` measures it).
 """
 
 from __future__ import annotations
@@ -72,13 +75,14 @@ __all__ = ["MAX_GROUP", "available_memory", "group_key", "group_limit", "group_r
 
 
 def group_key(run: RunSpec) -> tuple:
-    """What runs must share to train as one batched model: length (and where it stops), batch size and optimizer
-    kind.
+    """What runs must share to train as one batched model: length (and where it stops), batch size, optimizer
+    kind and device.
 
     LR, momentum (Adam's beta1), schedule, seed and divergence factor may differ per member.
     """
     opt = run.optimizer
-    return (run.epochs, run.stop_step, run.batch_size, opt.name, opt.nesterov, opt.weight_decay, opt.betas[1])
+    return (run.epochs, run.stop_step, run.batch_size, opt.name, opt.nesterov, opt.weight_decay, opt.betas[1],
+            run.device)
 
 
 def group_runs(runs: Sequence[RunSpec], max_members: int | None = None, processes: int = 1) -> list[list[int]]:
@@ -158,13 +162,15 @@ def available_memory() -> int | None:
 
 def group_limit(task: Task, run: RunSpec, processes: int, requested: int | None = None) -> tuple[int, str]:
     """The most runs per group, and why: ``requested`` (``max_members``), :data:`MAX_GROUP`, or what half
-    the available memory holds over ``processes`` processes (:func:`member_bytes`), the smallest (at least 1)."""
+    the available memory (on a CUDA device, its free memory) holds over ``processes`` processes
+    (:func:`member_bytes`), the smallest (at least 1)."""
     limits = [(requested, "max_members"), (MAX_GROUP, "the most that pays (MAX_GROUP)")]
-    memory = available_memory()
+    cuda = run.device.startswith("cuda")
+    memory = int(torch.cuda.mem_get_info(torch.device(run.device))[0]) if cuda else available_memory()
     if memory is not None:
         each = member_bytes(task, run)
-        limits.append((memory // 2 // processes // each,
-                       f"half the available memory ({memory / 2**30:.1f} GiB) at ~{each / 2**20:.1f} MiB per run"))
+        limits.append((memory // 2 // processes // each, f"half the {'free GPU' if cuda else 'available'} memory "
+                       f"({memory / 2**30:.1f} GiB) at ~{each / 2**20:.1f} MiB per run"))
     size, why = min((limit, why) for limit, why in limits if limit is not None)
     return max(1, size), why
 
@@ -236,8 +242,9 @@ def train_many(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], Non
     :func:`lrlab.batched.can_vectorize`, which this does not re-run: call it or :func:`lrlab.runner.choose_trainer`
     first).
     """
-    if not task.vmappable:
-        raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: it declares vmappable=False")
+    if not isinstance(task, Task) or not task.vmappable:
+        why = "it declares vmappable=False" if isinstance(task, Task) else "a LoaderTask trains one model at a time"
+        raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")
     tune_allocator()
     results: list[RunMetrics | None] = [None] * len(runs)
     for group in group_runs(runs, max_members):
@@ -249,9 +256,10 @@ def train_many(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], Non
 def _evaluate(task: Task, forward: Callable, params: dict, buffers: dict) -> list[tuple[float, float | None]]:
     """Each member's validation loss and accuracy (:func:`lrlab.runs.validation_metrics` of its output)."""
     with torch.no_grad():
-        k = next(iter(params.values())).shape[0]
-        outputs = forward(params, buffers, task.x_val.unsqueeze(0).expand(k, *task.x_val.shape))
-        return [validation_metrics(task, out) for out in outputs.unbind(0)]
+        first = next(iter(params.values()))
+        x_val, y_val = task.x_val.to(first.device), task.y_val.to(first.device)
+        outputs = forward(params, buffers, x_val.unsqueeze(0).expand(first.shape[0], *x_val.shape))
+        return [validation_metrics(task, out, y_val) for out in outputs.unbind(0)]
 
 
 def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], None] | None) -> list[RunMetrics]:
@@ -262,10 +270,12 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
         torch.manual_seed(run.seed)  # the sequential trainer's init, run by run
         members.append(_member(task, run))
         models.append(task.make_model())
-    params, buffers = stack(models)
+    device = runs[0].device
+    params, buffers = stack(models, device)
     (step_fn, loss_value), forward = batched_step(task, models[0]), batched_forward(models[0])
     optimizer = vector_optimizer(runs[0].optimizer, params)
     epochs, batch_size = runs[0].epochs, runs[0].batch_size
+    x_train, y_train = task.x_train.to(device), task.y_train.to(device)  # small in-memory data: moved once
     per_epoch = steps_per_epoch(task, batch_size)
     active = list(range(len(runs)))  # member indices still training, in batch order
     step = 0
@@ -273,12 +283,12 @@ def _train_group(task: Task, runs: Sequence[RunSpec], on_step: Callable[[int], N
     for epoch in range(1, epochs + 1):
         if not active or step == stop_step:
             break
-        orders = torch.stack([members[k].data_order.next_epoch() for k in active])
+        orders = torch.stack([members[k].data_order.next_epoch() for k in active]).to(device)
         for i in range(per_epoch):
             if step == stop_step:  # a rung inside an epoch: validate the members as they are
                 break
             batch = orders[:, batch_slice(i, batch_size)]
-            x, y = task.x_train[batch], task.y_train[batch]
+            x, y = x_train[batch], y_train[batch]
             grads, aux = step_fn(params, buffers, x, y)
             with torch.no_grad():  # each member's loss value exactly as the sequential trainer computes it
                 losses = torch.stack([loss_value(a, target) for a, target in

@@ -38,7 +38,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
                  "trainer": args.trainer, "peak_lr": args.peak_lr, "max_members": args.max_members,
-                 "backend": args.backend, "address": args.address}
+                 "backend": args.backend, "address": args.address, "device": args.device, "precision": args.precision}
     config = config_from(args.config, overrides, args.schedules or ())
     out = Path(args.out) if args.out else Path("results") / dir_name(config.task)
     console = console_for()
@@ -147,7 +147,7 @@ def cmd_tune_lr(args: argparse.Namespace) -> int:
     from lrlab.tuner import TUNE_NAME, Bracket, range_test_bracket, tune_schedule
 
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "trainer": args.trainer,
-                 "backend": args.backend, "address": args.address}
+                 "backend": args.backend, "address": args.address, "device": args.device, "precision": args.precision}
     config = config_from(None, overrides)
     spec = str(parse(args.schedule))
     seeds = range(args.seeds)

@@ -18,6 +18,16 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                         "(HOST:6379)")
 
 
+def _device_args(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``: where the runs train and in which floating-point type."""
+    p.add_argument("--device", metavar="auto|cpu|cuda|cuda:N|mps",
+                   help="the torch device (default auto: CUDA when present, else the CPU); batches move there one "
+                        "by one")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                   help="fp32 (default), or the forward under autocast in bf16/fp16 (fp16 on CUDA with a gradient "
+                        "scaler); trains sequentially")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     raw = argparse.RawDescriptionHelpFormatter
@@ -78,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-members", type=positive_int, metavar="K",
                    help="at most K runs per vectorized group (bounds memory)")
     _backend_args(p)
+    _device_args(p)
     p.add_argument("--peak-lr", type=peak_lr_arg, metavar="LR|auto|tune",
                    help="the optimizer's LR, which schedules peak at; auto: the LR range test's pick (fast, good to "
                         "about 2x, one LR for all); tune: each schedule at its own best peak LR from a grid of real "
@@ -102,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, metavar="N", help="examples per update (default: the task's)")
     p.add_argument("--epochs", type=positive_int, metavar="N", help="the run's epochs, for the default --num-steps")
     p.add_argument("--val", action="store_true", help="record the validation loss instead of the training loss")
+    _device_args(p)
     p.add_argument("--out", metavar="DIR", help="where finder.png and finder.json go (default results/<task>-find-lr)")
 
     p = commands.add_parser(
@@ -130,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "loses)")
     p.add_argument("--trainer", choices=["auto", "sequential", "vectorized"], help="as for compare")
     _backend_args(p)
+    _device_args(p)
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<task>-tune-lr)")
 
     p = commands.add_parser("report", help="(re)write the report of a results directory",

@@ -110,17 +110,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_find_lr(args: argparse.Namespace) -> int:
     """The LR range test on a task, over seeds: print the recommendation, write finder.png and finder.json."""
+    from lrlab.devices import resolve_device
     from lrlab.finder import describe, find_lr_for_task, plot_finder
     from lrlab.runner import set_threads_for_small_models
     from lrlab.runs import steps_per_epoch
     from lrlab.tasks import load_task
 
+    device = resolve_device(args.device or "auto")
     task = load_task(args.task)
     set_threads_for_small_models()
     try:
         result = find_lr_for_task(task, seeds=range(args.seeds), min_lr=args.min_lr, max_lr=args.max_lr,
                                   num_steps=args.num_steps, mode=args.mode, batch_size=args.batch_size,
-                                  epochs=args.epochs, val=args.val)
+                                  epochs=args.epochs, val=args.val, device=device,
+                                  precision=args.precision or "fp32")
     except ValueError as error:  # an argument out of range: name it, as for a config mistake
         raise ConfigError(str(error)) from None
     out = Path(args.out) if args.out else Path("results") / f"{dir_name(task.name)}-find-lr"
@@ -171,7 +174,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"{labels[name].ljust(width)}  {about}")
         if detail:
             print(f"{'':{width}}  {detail}")
-    print("or your own: --task package.module:function, a function returning an lrlab.tasks.Task")
+    print("or your own: --task package.module:function, a function returning an lrlab.tasks.Task (data in memory) "
+          "or an lrlab.tasks.LoaderTask (your loaders, optimizer and step; docs/own-training.md)")
     return 0
 
 

@@ -1,23 +1,31 @@
 """The LR range test of a task, repeated over seeds: one sweep per seed, or all seeds at once as one batched model.
 
-Each seed fixes the model's init and the data order as the trainer does (:func:`task_batches`);
+Each seed fixes the model's init and the data order as the trainer does (:func:`task_batches`; a
+:class:`~lrlab.tasks.LoaderTask`'s ``train_batches(seed, epoch)`` and its own optimizer and step);
 :func:`find_lr_for_task` runs the sweeps (batched with :mod:`lrlab.batched`'s kernels where the task allows)
 and combines them with :func:`~lrlab.finder.suggest.combine_suggestions`.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from lrlab.batched import MIN_MEMBERS, batched_step, can_vectorize, keep_rows, stack, vector_optimizer
+from lrlab.devices import autocast, grad_scaler, to_device
+from lrlab.errors import ConfigError
 from lrlab.finder.curves import FinderResult, LRCurve, Recorder, curve_band
 from lrlab.finder.suggest import combine_suggestions
 from lrlab.finder.sweep import check_sweep, find_lr, preserved_rng, sweep_lrs
 from lrlab.runs import steps_per_epoch
-from lrlab.tasks import OptimizerDefaults, Task, cross_entropy, make_optimizer
+from lrlab.tasks import LoaderTask, OptimizerDefaults, Task, cross_entropy, make_optimizer
+from lrlab.tasks.loop import build_optimizer, check_loss, default_step
+from lrlab.trainer import evaluate, under
 
 __all__ = ["find_lr_for_task", "sweep_steps", "task_batches"]
 
@@ -42,7 +50,7 @@ def task_batches(task: Task, batch_size: int, seed: int) -> Iterator[tuple[Tenso
             yield task.x_train[index], task.y_train[index]
 
 
-def sweep_steps(task: Task, batch_size: int | None = None, epochs: int | None = None) -> int:
+def sweep_steps(task: Task | LoaderTask, batch_size: int | None = None, epochs: int | None = None) -> int:
     """The default length of a task's sweep: ``max(100, round(0.3 x the run's updates))``.
 
     A short sweep spends few updates near each LR, so a blow-up has no time to build and the curve turns up
@@ -78,8 +86,52 @@ def _batch_seeds(task: Task, seeds: Sequence[int], val: bool, vectorize: bool | 
     return problem is None
 
 
+def _loader_batches(task: LoaderTask, seed: int) -> Iterator[Any]:
+    """A LoaderTask's training batches for ``seed``, epoch after epoch (``train_batches(seed, 1)``, then 2, ...)."""
+    for epoch in itertools.count(1):
+        empty = True
+        for batch in task.train_batches(seed, epoch):
+            empty = False
+            yield batch
+        if empty:
+            raise ConfigError(f"task {task.name!r}: train_batches({seed}, {epoch}) yielded no batch: expected at "
+                              "least one")
+
+
+def _loader_sweep(task: LoaderTask, seed: int, schedule: Sequence[float], smooth: float, diverge_factor: float,
+                  val: bool, device: str, precision: str) -> LRCurve:
+    """:func:`find_lr`'s sweep for a LoaderTask, through its own optimizer (each group at its ratio) and step.
+
+    The step's loss is measured before its update, so update ``k``'s loss is what step ``k + 1`` returns (the
+    training-batch mode of :func:`find_lr`, which measures the next batch); one step more than ``schedule``.
+    """
+    torch.manual_seed(seed)
+    model = task.make_model().to(device).train()
+    optimizer, ratios = build_optimizer(task, model, schedule[0])
+    cast = functools.partial(autocast, device, precision)
+    step = under(cast, task.train_step) if task.train_step is not None else functools.partial(
+        default_step, task, scaler=grad_scaler(device, precision), cast=cast)
+    batches = _loader_batches(task, seed)
+    recorder = Recorder(smooth, diverge_factor)
+    for k in range(len(schedule) + (0 if val else 1)):
+        lr = schedule[min(k, len(schedule) - 1)]
+        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+            group["lr"] = lr * ratio
+        loss = check_loss(task, step(model, to_device(next(batches), device), optimizer))
+        if val:
+            measured = (k, lr, evaluate(task, model, device, precision)[0])
+        elif k > 0:
+            measured = (k - 1, schedule[k - 1], loss)
+        else:
+            continue
+        if not recorder.add(*measured):
+            break
+    return recorder.curve(seed)
+
+
 def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefaults, batch_size: int,
-                    schedule: Sequence[float], smooth: float, diverge_factor: float) -> list[LRCurve]:
+                    schedule: Sequence[float], smooth: float, diverge_factor: float,
+                    device: str = "cpu") -> list[LRCurve]:
     """:func:`find_lr`'s sweep (training-batch mode) for every seed at once, as one batched model.
 
     Member k is ``seeds[k]``'s sweep in :func:`find_lr_for_task`, step for step: the same init and data order,
@@ -93,7 +145,7 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
     for seed in seeds:
         torch.manual_seed(seed)  # find_lr_for_task's init, seed by seed
         models.append(task.make_model().train())
-    params, buffers = stack(models)
+    params, buffers = stack(models, device)
     step_fn, loss_value = batched_step(task, models[0])
     optimizer = vector_optimizer(defaults, params)
     momentum = defaults.momentum if defaults.name == "sgd" else defaults.betas[0]
@@ -103,9 +155,9 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
 
     def measure() -> tuple[dict[str, Tensor], list[float]]:
         x, y = zip(*(next(streams[k]) for k in active), strict=True)
-        grads, aux = step_fn(params, buffers, torch.stack(x), torch.stack(y))
+        grads, aux = step_fn(params, buffers, torch.stack(x).to(device), torch.stack(y).to(device))
         with torch.no_grad():  # each member's loss value exactly as the sequential sweep computes it
-            losses = torch.stack([loss_value(a, t) for a, t in zip(aux.unbind(0), y, strict=True)]).tolist()
+            losses = torch.stack([loss_value(a, t.to(device)) for a, t in zip(aux.unbind(0), y, strict=True)]).tolist()
         return grads, losses
 
     grads, _ = measure()  # the first batch: its loss is not recorded (no update has been made yet)
@@ -125,7 +177,7 @@ def _batched_sweeps(task: Task, seeds: Sequence[int], defaults: OptimizerDefault
 
 
 def find_lr_for_task(
-    task: Task,
+    task: Task | LoaderTask,
     *,
     seeds: Sequence[int] = (0, 1, 2),
     min_lr: float = 1e-6,
@@ -140,6 +192,8 @@ def find_lr_for_task(
     val: bool = False,
     on_seed: Callable[[int, LRCurve], None] | None = None,
     vectorize: bool | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
 ) -> FinderResult:
     """Run :func:`find_lr` on a fresh model of ``task`` for each seed and combine the sweeps.
 
@@ -162,6 +216,8 @@ def find_lr_for_task(
             thread). None (default): when :func:`lrlab.batched.can_vectorize` allows, there are at least
             ``MIN_MEMBERS`` (4) seeds, the loss is the built-in cross-entropy and ``val`` is False; False: one
             sweep after another; True: batched, or ValueError when the task or the settings do not allow it.
+        device: where the sweeps train (resolved: ``cpu``, ``cuda:0``...; :func:`lrlab.devices.resolve_device`).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
 
     Returns:
         A :class:`FinderResult` with the curves, the recommendation, the band and the settings.
@@ -169,8 +225,11 @@ def find_lr_for_task(
     seeds = list(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r} is invalid: expected a non-empty list of distinct seeds")
+    if isinstance(task, LoaderTask) and batch_size is not None:
+        raise ValueError(f"batch_size={batch_size!r} is invalid for task {task.name!r}: its train_batches decide "
+                         "the batch size: expected none")
     batch_size = task.batch_size if batch_size is None else batch_size
-    if batch_size < 1:
+    if isinstance(task, Task) and batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is invalid: expected an integer >= 1")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs={epochs!r} is invalid: expected an integer >= 1")
@@ -179,16 +238,24 @@ def find_lr_for_task(
     check_sweep(min_lr, max_lr, num_steps, mode, smooth, diverge_factor)
 
     def val_loss(model: nn.Module) -> float:
-        model.eval()
-        loss = float(task.loss_fn(model(task.x_val), task.y_val))
-        model.train()
-        return loss
+        return evaluate(task, model, device, precision)[0]
 
+    if precision != "fp32":  # autocast is the sequential sweep's alone
+        if vectorize:
+            raise ValueError(f"vectorize=True is invalid with precision={precision!r}: expected precision='fp32'")
+        vectorize = False
     batched = _batch_seeds(task, seeds, val, vectorize)
     with preserved_rng():
-        if batched:
+        if isinstance(task, LoaderTask):
+            curves = []
+            for seed in seeds:
+                curves.append(_loader_sweep(task, seed, sweep_lrs(min_lr, max_lr, num_steps, mode), smooth,
+                                            diverge_factor, val, device, precision))
+                if on_seed is not None:
+                    on_seed(seed, curves[-1])
+        elif batched:
             curves = _batched_sweeps(task, seeds, defaults, batch_size, sweep_lrs(min_lr, max_lr, num_steps, mode),
-                                     smooth, diverge_factor)
+                                     smooth, diverge_factor, device)
             for seed, curve in zip(seeds, curves, strict=True):
                 if on_seed is not None:
                     on_seed(seed, curve)
@@ -196,16 +263,19 @@ def find_lr_for_task(
             curves = []
             for seed in seeds:
                 torch.manual_seed(seed)
-                model = task.make_model()
+                model = task.make_model().to(device)
                 model.train()
                 opt = make_optimizer(defaults, model.parameters(), lr=min_lr)
-                curve = find_lr(model, opt, task_batches(task, batch_size, seed), task.loss_fn, min_lr=min_lr,
-                                max_lr=max_lr, num_steps=num_steps, mode=mode, smooth=smooth,
-                                diverge_factor=diverge_factor, val_fn=val_loss if val else None, seed=seed)
+                batches = (to_device(batch, device) for batch in task_batches(task, batch_size, seed))
+                with autocast(device, precision):
+                    curve = find_lr(model, opt, batches, task.loss_fn, min_lr=min_lr, max_lr=max_lr,
+                                    num_steps=num_steps, mode=mode, smooth=smooth, diverge_factor=diverge_factor,
+                                    val_fn=val_loss if val else None, seed=seed)
                 curves.append(curve)
                 if on_seed is not None:
                     on_seed(seed, curve)
     settings = {"seeds": seeds, "min_lr": min_lr, "max_lr": max_lr, "num_steps": num_steps, "mode": mode,
                 "batch_size": batch_size, "smooth": smooth, "diverge_factor": diverge_factor, "val": val,
-                "vectorized": batched, "optimizer": {**defaults.__dict__, "betas": list(defaults.betas), "lr": None}}
+                "vectorized": batched and isinstance(task, Task), "device": device, "precision": precision,
+                "optimizer": {**defaults.__dict__, "betas": list(defaults.betas), "lr": None}}
     return FinderResult(task.name, tuple(curves), combine_suggestions(curves), curve_band(curves), settings)

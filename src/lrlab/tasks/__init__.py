@@ -1,4 +1,5 @@
-"""Built-in tasks and the loader for a user's own (``package.module:function`` returning a :class:`Task`).
+"""Built-in tasks and the loader for a user's own (``package.module:function`` returning a :class:`Task`, data in
+memory, or a :class:`LoaderTask`, your own loaders, optimizer and step).
 
 >>> sorted(TASKS)[:2]
 ['charlm-transformer', 'charlm-transformer-pre']
@@ -16,10 +17,12 @@ from lrlab.errors import ConfigError
 
 if TYPE_CHECKING:
     from lrlab.tasks.base import Task
+    from lrlab.tasks.loop import LoaderTask
 
 __all__ = [
     "DEFAULT_TASK",
     "TASKS",
+    "LoaderTask",
     "OptimizerDefaults",
     "Task",
     "accuracy",
@@ -47,13 +50,16 @@ def __getattr__(name: str) -> Any:
     # the task protocol needs torch; listing task names (the CLI) should not import it
     if name in _BASE_NAMES:
         return getattr(importlib.import_module("lrlab.tasks.base"), name)
+    if name == "LoaderTask":
+        return importlib.import_module("lrlab.tasks.loop").LoaderTask
     raise AttributeError(f"module 'lrlab.tasks' has no attribute {name!r}")
 
 
-def load_task(name: str) -> Task:
+def load_task(name: str) -> Task | LoaderTask:
     """The task called ``name``: a built-in (see :data:`TASKS`) or ``package.module:function``.
 
-    A user's function takes no arguments and returns a :class:`Task` (see ``examples/my_task.py``); the current
+    A user's function takes no arguments and returns a :class:`Task` (see ``examples/my_task.py``) or a
+    :class:`LoaderTask` (``examples/loader_task.py``); the current
     directory is importable, as with ``python -m``. Raises
     :class:`ConfigError` with one line for an unknown name, a module that does not import or a function that
     does not return a Task.
@@ -78,7 +84,9 @@ def load_task(name: str) -> Task:
         raise ConfigError(f"task={name!r} is invalid: module {module_name!r} has no function {function_name!r}")
     task = make()
     from lrlab.tasks.base import Task
+    from lrlab.tasks.loop import LoaderTask
 
-    if not isinstance(task, Task):
-        raise ConfigError(f"task={name!r} is invalid: {entry} returned {type(task).__name__}, expected lrlab.Task")
+    if not isinstance(task, Task | LoaderTask):
+        raise ConfigError(f"task={name!r} is invalid: {entry} returned {type(task).__name__}, expected "
+                          "lrlab.tasks.Task or lrlab.tasks.LoaderTask")
     return task

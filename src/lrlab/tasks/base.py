@@ -16,13 +16,17 @@ from torch import Tensor, nn
 
 from lrlab.errors import ConfigError
 
+#: the optimizer name of a :class:`~lrlab.tasks.LoaderTask`, whose ``make_optimizer`` builds it
+CUSTOM = "custom"
+
 
 @dataclass(frozen=True)
 class OptimizerDefaults:
     """The optimizer a task trains best with, before any schedule is applied.
 
     Args:
-        name: ``"sgd"``, ``"adam"`` or ``"adamw"``.
+        name: ``"sgd"``, ``"adam"`` or ``"adamw"``; ``"custom"`` for a :class:`~lrlab.tasks.LoaderTask`'s own
+            ``make_optimizer`` (only ``lr`` applies then).
         lr: base (peak) learning rate; a schedule multiplies or replaces it.
         momentum: SGD momentum in [0, 1) (ignored by Adam/AdamW, whose momentum is ``betas[0]``).
         nesterov: SGD Nesterov momentum (needs ``momentum > 0``).
@@ -38,7 +42,7 @@ class OptimizerDefaults:
     betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self) -> None:
-        if self.name not in _OPTIMIZERS:
+        if self.name not in _OPTIMIZERS and self.name != CUSTOM:
             raise ConfigError(f"optimizer={self.name!r} is invalid: expected one of {sorted(_OPTIMIZERS)}")
         if not self.lr > 0:
             raise ConfigError(f"lr={self.lr!r} is invalid: expected a number > 0")
@@ -79,6 +83,8 @@ def make_optimizer(defaults: OptimizerDefaults, params: Iterable, lr: float | No
         params: model parameters (or param groups), as for any ``torch.optim`` optimizer.
         lr: overrides ``defaults.lr`` when given (e.g. the peak LR of a sweep).
     """
+    if defaults.name == CUSTOM:
+        raise ValueError("optimizer 'custom' is built by its LoaderTask's make_optimizer (lrlab.tasks.loop)")
     return _OPTIMIZERS[defaults.name](defaults, params, defaults.lr if lr is None else lr)
 
 
@@ -142,6 +148,9 @@ class Task:
             if len(x) == 0 or len(x) != len(y):
                 raise ConfigError(f"task {self.name!r}: x_{split} has {len(x)} examples and y_{split} "
                                   f"{len(y)}: expected the same number, > 0")
+        if self.optimizer.name == CUSTOM:
+            raise ConfigError(f"task {self.name!r}: optimizer name {CUSTOM!r} is for a LoaderTask's make_optimizer: "
+                              f"expected one of {sorted(_OPTIMIZERS)}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError(f"task {self.name!r}: batch_size={self.batch_size}, epochs={self.epochs} "
                               "are invalid: expected integers >= 1")
