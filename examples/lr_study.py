@@ -103,11 +103,11 @@ display(table(sweep))
 display(Image(filename=str(sweep.figures["val_loss"])))
 
 # %% [markdown]
-# Read the table from the bottom: at the top of the sweep the runs diverge, and a decade below they may not
-# diverge but stay near chance (a validation loss near ln 10 = 2.30 for 10 classes); at the bottom the loss
-# moves slowly in 10 epochs. The usable range in between is about a decade wide, which is why the peak LR
-# matters as much as the schedule's shape (`lrlab tune-lr` finds one schedule's best peak LR with a grid of
-# real runs).
+# The table ranks the LRs best first, so the failures sit at its end: the highest LR diverges, and a decade
+# below it the runs may not diverge but stay near chance (a validation loss near ln 10 = 2.30 for 10 classes);
+# the lowest LR moves slowly in 10 epochs. The usable range in between is about a decade wide, which is why
+# the peak LR matters as much as the schedule's shape (`lrlab tune-lr` finds one schedule's best peak LR with a
+# grid of real runs).
 
 # %% [markdown]
 # ## 2. Five schedules
