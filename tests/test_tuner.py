@@ -86,6 +86,13 @@ def test_successive_halving_judges_stopped_runs_at_rungs_and_trains_only_the_bes
     assert {p.step for p in result.pruned} == {first}  # 9 LRs -> 3 at the first rung; 3 is the fewest kept
 
 
+def test_halving_places_its_rungs_on_the_tuned_schedule_alone() -> None:
+    # one epoch is too short for the default study's warmup(epochs=2): only the tuned spec must fit it
+    config = parse_config({**QUICK, "epochs": 1})
+    total, peak = peak_step(config, "onecycle()")
+    assert total == 22 and 0 < peak < total  # OneCycle peaks 30% in
+
+
 def test_a_pick_left_at_the_edge_after_every_widening_is_said(tmp_path: Path, capsys) -> None:
     code = main(["tune-lr", "--task", "digits-mlp", "--epochs", "2", "--seeds", "1", "--min-lr", "0.001",
                  "--max-lr", "0.003", "--per-decade", "1", "--max-widen", "0", "--out", str(tmp_path)])

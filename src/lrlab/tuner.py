@@ -127,7 +127,8 @@ def peak_step(config: ExperimentConfig, spec: str) -> tuple[int, int]:
     from lrlab.config import prepare
     from lrlab.spec import build
 
-    horizon = prepare(config).horizon
+    alone = config.model_copy(update={"schedules": {"tuned": spec}, "peak_lrs": {}, "stop_steps": {}})
+    horizon = prepare(alone).horizon
     lrs = build(spec, horizon).lr_values()
     return horizon.total_steps, lrs.index(max(lrs))
 
