@@ -280,7 +280,7 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
     when already known), the model has no convolution (vmap makes it a grouped convolution, no faster on a CPU
     than separate runs) and the largest group has at least :data:`lrlab.batched.MIN_MEMBERS` runs (below that a
     batched step costs about as much as separate runs), else sequential. ``vectorized`` for a task that cannot
-    be vectorized raises :class:`ConfigError`.
+    be vectorized, or runs with a schedule-free optimizer (``tasks.base.SCHEDULE_FREE``), raises :class:`ConfigError`.
     """
     if requested not in TRAINERS:
         raise ConfigError(f"trainer={requested!r} is invalid: expected one of {list(TRAINERS)}")
@@ -289,9 +289,15 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
     import torch
 
     from lrlab.batched import MIN_MEMBERS, can_vectorize
+    from lrlab.tasks.base import SCHEDULE_FREE
     from lrlab.vectorized import group_runs
 
-    ok, why = vectorizable if vectorizable is not None else can_vectorize(task)
+    averaging = next((run.optimizer.name for run in runs if run.optimizer.name in SCHEDULE_FREE), None)
+    if averaging is not None:
+        ok, why = False, (f"optimizer {averaging!r} validates at its averaged weights (optimizer.eval()), which "
+                          "the vectorized trainer's batched optimizers do not have")
+    else:
+        ok, why = vectorizable if vectorizable is not None else can_vectorize(task)
     if requested == "vectorized":
         if not ok:
             raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")

@@ -18,14 +18,31 @@ from lrlab.adapter import ScheduledLR
 from lrlab.runs import DataOrder, RunMetrics, RunSpec, batch_slice, diverges, horizon_for, validation_metrics
 from lrlab.spec import build
 from lrlab.tasks import Task, make_optimizer
+from lrlab.tasks.base import SCHEDULE_FREE
+
+#: training batches that recompute BatchNorm statistics at a schedule-free optimizer's averaged weights (README)
+BN_BATCHES = 50
 
 
 @torch.no_grad()
-def evaluate(task: Task, model: torch.nn.Module) -> tuple[float, float | None]:
-    """Validation loss and accuracy (None when the task has no accuracy), over the whole validation set."""
+def evaluate(task: Task, model: torch.nn.Module, averaging: torch.optim.Optimizer | None = None,
+             batch_size: int = 1) -> tuple[float, float | None]:
+    """Validation loss and accuracy (None when the task has no accuracy), over the whole validation set.
+
+    ``averaging``: a schedule-free optimizer, whose averaged weights are validated (``averaging.eval()``, then
+    ``train()`` again); BatchNorm's running statistics are first recomputed at them over the first
+    :data:`BN_BATCHES` training batches of ``batch_size`` examples, as the ``schedulefree`` README says.
+    """
+    if averaging is not None:
+        averaging.eval()
+        if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            for i in range(min(BN_BATCHES, -(-len(task.x_train) // batch_size))):
+                model(task.x_train[batch_slice(i, batch_size)])
     model.eval()
     metrics = validation_metrics(task, model(task.x_val))
     model.train()
+    if averaging is not None:
+        averaging.train()
     return metrics
 
 
@@ -82,7 +99,8 @@ def train(task: Task, run: RunSpec, on_step: Callable[[int], None] | None = None
                 on_step(step)
         if metrics.diverged_step is not None:
             break
-        val_loss, val_acc = evaluate(task, model)
+        averaging = optimizer if run.optimizer.name in SCHEDULE_FREE else None
+        val_loss, val_acc = evaluate(task, model, averaging, run.batch_size)
         metrics.end_epoch(epoch, step, float(optimizer.param_groups[0]["lr"]), epoch_losses, val_loss, val_acc)
         if not math.isfinite(val_loss):
             metrics.diverged_step = step
