@@ -44,7 +44,7 @@ class OptimizerConfig(BaseModel):
     """Optimizer overrides; anything left out comes from the task's defaults (every number finite)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    name: Literal["sgd", "adam", "adamw"] | None = None
+    name: Literal["sgd", "adam", "adamw", "sgd-schedulefree", "adamw-schedulefree"] | None = None
     lr: float | None = Field(default=None, gt=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
     nesterov: bool | None = None

@@ -293,7 +293,8 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
     (``vectorizable``: that answer, when already known), the model has no convolution when on a CPU (vmap makes
     it a grouped convolution, no faster there than separate runs) and the largest group has at least
     :data:`lrlab.batched.MIN_MEMBERS` runs (below that a batched step costs about as much as separate runs),
-    else sequential. ``vectorized`` for a task that cannot be vectorized raises :class:`ConfigError`.
+    else sequential. ``vectorized`` for a task that cannot be vectorized, or runs with a schedule-free
+    optimizer (``tasks.base.SCHEDULE_FREE``), raises :class:`ConfigError`.
     """
     if requested not in TRAINERS:
         raise ConfigError(f"trainer={requested!r} is invalid: expected one of {list(TRAINERS)}")
@@ -302,10 +303,16 @@ def choose_trainer(task: Task, runs: Sequence[RunSpec], requested: str = "auto",
     import torch
 
     from lrlab.batched import MIN_MEMBERS
+    from lrlab.tasks.base import SCHEDULE_FREE
     from lrlab.vectorized import group_runs
 
     precision = runs[0].precision if runs else "fp32"
-    ok, why = vectorizable if vectorizable is not None else _vectorizable(task, precision)
+    averaging = next((run.optimizer.name for run in runs if run.optimizer.name in SCHEDULE_FREE), None)
+    if averaging is not None:
+        ok, why = False, (f"optimizer {averaging!r} validates at its averaged weights (optimizer.eval()), which "
+                          "the vectorized trainer's batched optimizers do not have")
+    else:
+        ok, why = vectorizable if vectorizable is not None else _vectorizable(task, precision)
     if requested == "vectorized":
         if not ok:
             raise ConfigError(f"trainer='vectorized' is invalid for task {task.name!r}: {why}")

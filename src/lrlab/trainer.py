@@ -34,13 +34,29 @@ from lrlab.runs import (
 )
 from lrlab.spec import Plan, build
 from lrlab.tasks import LoaderTask, Task, make_optimizer
+from lrlab.tasks.base import SCHEDULE_FREE
 from lrlab.tasks.loop import build_optimizer, check_loss, check_metrics, default_evaluate, default_loss, update
+
+#: training batches that recompute BatchNorm statistics at a schedule-free optimizer's averaged weights (README)
+BN_BATCHES = 50
 
 
 @torch.no_grad()
-def evaluate(task: Task | LoaderTask, model: torch.nn.Module, device: str = "cpu",
-             precision: str = "fp32") -> tuple[float, float | None]:
-    """Validation loss and accuracy (None when the task has no accuracy), over the whole validation set."""
+def evaluate(task: Task | LoaderTask, model: torch.nn.Module, device: str = "cpu", precision: str = "fp32",
+             averaging: torch.optim.Optimizer | None = None, batch_size: int = 1) -> tuple[float, float | None]:
+    """Validation loss and accuracy (None when the task has no accuracy), over the whole validation set.
+
+    ``averaging``: a schedule-free optimizer, whose averaged weights are validated (``averaging.eval()``, then
+    ``train()`` again); BatchNorm's running statistics are first recomputed at them over the first
+    :data:`BN_BATCHES` training batches of ``batch_size`` examples (in-memory tasks), as the ``schedulefree``
+    README says.
+    """
+    if averaging is not None:
+        averaging.eval()
+        if isinstance(task, Task) and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                                          for m in model.modules()):
+            for i in range(min(BN_BATCHES, -(-len(task.x_train) // batch_size))):
+                model(task.x_train[batch_slice(i, batch_size)].to(device))
     model.eval()
     with autocast(device, precision):
         if isinstance(task, LoaderTask):
@@ -50,6 +66,8 @@ def evaluate(task: Task | LoaderTask, model: torch.nn.Module, device: str = "cpu
         else:
             metrics = validation_metrics(task, model(task.x_val.to(device)), task.y_val.to(device))
     model.train()
+    if averaging is not None:
+        averaging.train()
     return metrics
 
 
@@ -171,7 +189,8 @@ def train(task: Task | LoaderTask, run: RunSpec, on_step: Callable[[int], None] 
                 on_step(step)
         if metrics.diverged_step is not None:
             break
-        val_loss, val_acc = evaluate(task, model, run.device, run.precision)
+        averaging = optimizer if run.optimizer.name in SCHEDULE_FREE else None
+        val_loss, val_acc = evaluate(task, model, run.device, run.precision, averaging, run.batch_size)
         metrics.end_epoch(epoch, step, float(optimizer.param_groups[0]["lr"]) / ratios[0], epoch_losses, val_loss,
                           val_acc)
         if not math.isfinite(val_loss):

@@ -11,6 +11,7 @@ Examples::
     lrlab plot "warmup(steps=100) >> cosine()" "onecycle()" --steps 1000 --out lr.png --csv lr.csv
     lrlab compare --task digits-mlp --epochs 5 --seeds 3 --schedules "constant()" "cosine()"
     lrlab report results/digits-mlp
+    lrlab claims --budget small
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from lrlab.cli.claims import cmd_claims
 from lrlab.cli.common import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, dir_name
 from lrlab.cli.compare import cmd_compare, cmd_report, cmd_tune_lr
 from lrlab.cli.export import cmd_export
@@ -38,6 +40,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tune-lr": cmd_tune_lr,
     "report": cmd_report,
     "export": cmd_export,
+    "claims": cmd_claims,
     "tasks": cmd_tasks,
 }
 

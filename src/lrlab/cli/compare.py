@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every schedule × seed of the experiment not yet in ``--out``, then write and print the report."""
     from lrlab.config import config_from
-    from lrlab.runner import plan_sweep, set_threads_for_small_models
 
     overrides = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds,
                  "trainer": args.trainer, "peak_lr": args.peak_lr, "max_members": args.max_members,
@@ -42,36 +41,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = config_from(args.config, overrides, args.schedules or ())
     out = Path(args.out) if args.out else Path("results") / dir_name(config.task)
     console = console_for()
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        code = train_experiment(config, out, console, fresh=args.fresh, confirmed=args.yes)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code != 0:
+        return code
+    if not args.no_report:
+        from lrlab.report import make_report
+
+        _print_report(make_report(out), console)
+    return 0
+
+
+def train_experiment(config: ExperimentConfig, out: Path, console: Console, *, fresh: bool = False,
+                     confirmed: bool = False) -> int:
+    """Tune (``peak_lr: tune``), plan and train ``config``'s runs not yet in ``out``, printing progress; return 0,
+    or the exit code of a stop (the finished runs are stored). Raises :class:`ConfigError`."""
+    from lrlab.runner import plan_sweep, set_threads_for_small_models
 
     def on_finder() -> None:
         set_threads_for_small_models()
         console.print("peak LR: auto, running the LR range test (once per results directory)")
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         tuned = None
         if config.peak_lr == "tune":
-            if args.fresh:
+            if fresh:
                 shutil.rmtree(out / "tuning", ignore_errors=True)
             config, tuned = _tune_peaks(config, out, console)
-        with plan_sweep(config, out, fresh=args.fresh, confirmed=args.yes, on_finder=on_finder) as sweep:
+        with plan_sweep(config, out, fresh=fresh, confirmed=confirmed, on_finder=on_finder) as sweep:
             if config.peak_lr == "auto":
                 console.print(f"peak LR: {sweep.peak_lr:.3g}, the optimizer LR every schedule peaks at")
             if tuned is not None:
                 sweep.store.set_meta("tuned", {name: result.to_dict() for name, result in tuned.items()})
             if not sweep.pending:
                 console.print(f"all {sweep.size.runs} runs are already in {out}: nothing to train")
-            elif (code := _train(sweep, console)) != 0:
-                return code
+                return 0
+            return _train(sweep, console)
     except _StopError as stop:
         return stop.code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if not args.no_report:
-        from lrlab.report import make_report
-
-        _print_report(make_report(out), console)
-    return 0
 
 
 class _StopError(Exception):

@@ -145,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
     _device_args(p)
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<task>-tune-lr)")
 
+    p = commands.add_parser(
+        "claims", help="run the study's claims on the built-in tasks: a claim × task verdict table",
+        formatter_class=raw,
+        description="Run the study's experiments on each task (schedules at tuned peak LRs, schedule-free, batch\n"
+                    "16 vs 512), as lrlab compare stores them (one results directory per task under --out, resumed),\n"
+                    "then print and write the claim x task verdict table: claims.csv, claims.html (docs/claims.md).",
+        epilog="examples:\n  lrlab claims --budget small\n  lrlab claims --budget full --out results/claims-full")
+    p.add_argument("--budget", choices=["tiny", "small", "full"], default="small",
+                   help="tiny: seconds, a smoke test (its verdicts mean little); small (default): minutes on a "
+                        "2-core CPU, fewer epochs, seeds and grid points; full: every task tuned, 5 seeds")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="the tasks (default: the budget's)")
+    p.add_argument("--out", metavar="DIR", help="results directory (default results/claims-<budget>)")
+    p.add_argument("--yes", action="store_true", help="as for compare: confirm a sweep of more than 10,000,000 steps")
+
     p = commands.add_parser("report", help="(re)write the report of a results directory",
                             description="Write report.html, summary.csv and figures from DIR's store; print the "
                                         "table.")

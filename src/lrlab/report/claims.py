@@ -145,10 +145,11 @@ def _side(values: np.ndarray) -> str:
     return f"{_f(float(values.mean()))} ± {_f(float(values.std(ddof=1)), 2)} (n={len(values)})"
 
 
-def _versus(number: int, statement: str, cand: ScheduleRuns, ref: ScheduleRuns, metric: str,
+def versus(number: int, statement: str, cand: ScheduleRuns, ref: ScheduleRuns, metric: str,
             values: Callable[[ScheduleRuns], np.ndarray], lower_is_better: bool, alpha: float,
             extra: str = "") -> Claim:
-    """Judge 'cand is better than ref on metric' from the runs that trained to the end."""
+    """Judge "``cand`` is better than ``ref`` on ``metric``" (``values``: each side's per-seed values, of the runs
+    that trained to the end) as a :class:`Claim` numbered ``number``; ``extra`` is appended to what was observed."""
     a, b = values(cand), values(ref)
     names = (cand.name, ref.name)
     observed = f"{metric}: {cand.name} {_side(a)} vs {ref.name} {_side(b)}."
@@ -181,7 +182,8 @@ def _versus(number: int, statement: str, cand: ScheduleRuns, ref: ScheduleRuns, 
     return Claim(number, statement, names, metric, observed + tail, verdict, comparison)
 
 
-def _final_loss(sched: ScheduleRuns) -> np.ndarray:
+def final_loss(sched: ScheduleRuns) -> np.ndarray:
+    """The final validation losses of ``sched``'s runs that trained to the end, finite ones only."""
     values = sched.final_val_loss()
     return values[np.isfinite(values)]
 
@@ -201,8 +203,8 @@ def _claim_decay(study: Study, base: ScheduleRuns | None, alpha: float) -> list[
     if not decaying:
         return [Claim(1, statement, (), "final val loss",
                       "No decaying schedule (LR ending at most half its peak) besides the baseline.", NOT_TESTABLE)]
-    return [_versus(1, f"Decaying schedule {_q(s.name)} ends with a lower validation loss than the constant-LR "
-                       f"baseline {_q(base.name)}.", s, base, "final val loss", _final_loss, True, alpha)
+    return [versus(1, f"Decaying schedule {_q(s.name)} ends with a lower validation loss than the constant-LR "
+                       f"baseline {_q(base.name)}.", s, base, "final val loss", final_loss, True, alpha)
             for s in decaying]
 
 
@@ -234,7 +236,7 @@ def _claim_onecycle(study: Study, base: ScheduleRuns | None, alpha: float) -> li
     if not any(e is not None for h in hits.values() for e in h):
         return [Claim(2, statement, (cand.name, base.name), "epochs to target",
                       f"Neither schedule reached val acc {target:g} in any run. {extra}", NOT_TESTABLE)]
-    return [_versus(2, statement, cand, base, "epochs to target",
+    return [versus(2, statement, cand, base, "epochs to target",
                     lambda s: censored_epochs(reached(s), study.epochs), True, alpha, extra)]
 
 
@@ -250,8 +252,8 @@ def _claim_plateau(study: Study, base: ScheduleRuns | None, alpha: float) -> lis
     plateaus = [s for s in plateaus if s is not base]
     if not plateaus:
         return [Claim(3, statement, (), "final val loss", "The only plateau schedule is the baseline.", NOT_TESTABLE)]
-    return [_versus(3, f"ReduceLROnPlateau {_q(s.name)} ends with a lower validation loss than the constant-LR "
-                       f"baseline {_q(base.name)} (escapes the plateau).", s, base, "final val loss", _final_loss,
+    return [versus(3, f"ReduceLROnPlateau {_q(s.name)} ends with a lower validation loss than the constant-LR "
+                       f"baseline {_q(base.name)} (escapes the plateau).", s, base, "final val loss", final_loss,
                     True, alpha)
             for s in plateaus]
 
@@ -271,8 +273,8 @@ def _claim_cosine_step(study: Study, alpha: float) -> list[Claim]:
             extra += (f", difference {acc.diff:+.3g}, 95% CI [{acc.ci_low:+.3g}, {acc.ci_high:+.3g}], "
                       f"p = {acc.p_value:.3g}")
         extra += "."
-    return [_versus(4, f"Cosine annealing {_q(cos.name)} ends with a better validation loss than StepLR "
-                       f"{_q(step.name)}.", cos, step, "final val loss", _final_loss, True, alpha, extra)]
+    return [versus(4, f"Cosine annealing {_q(cos.name)} ends with a better validation loss than StepLR "
+                       f"{_q(step.name)}.", cos, step, "final val loss", final_loss, True, alpha, extra)]
 
 
 def _stalled(sched: ScheduleRuns) -> int:
@@ -296,9 +298,9 @@ def _claim_warmup(study: Study, alpha: float) -> list[Claim]:
         extra = (f"Without warmup, {_stalled(cold)}/{len(cold.done)} runs trained to the end stalled (final val "
                  f"loss less than {STALL_IMPROVEMENT:.0%} below epoch 1's) and {len(cold.diverged)}/{len(cold.runs)} "
                  f"diverged.")
-        claims.append(_versus(5, f"Warmup {_q(warm.name)} ends with a lower validation loss than {_q(cold.name)} "
+        claims.append(versus(5, f"Warmup {_q(warm.name)} ends with a lower validation loss than {_q(cold.name)} "
                                  "without warmup, which stalls or ends worse.", warm, cold, "final val loss",
-                              _final_loss, True, alpha, extra))
+                              final_loss, True, alpha, extra))
     return claims
 
 

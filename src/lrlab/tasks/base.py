@@ -25,10 +25,15 @@ class OptimizerDefaults:
     """The optimizer a task trains best with, before any schedule is applied.
 
     Args:
-        name: ``"sgd"``, ``"adam"`` or ``"adamw"``; ``"custom"`` for a :class:`~lrlab.tasks.LoaderTask`'s own
+        name: ``"sgd"``, ``"adam"``, ``"adamw"``, or a schedule-free one (Defazio et al. 2024, the optional
+            ``schedulefree`` package): ``"sgd-schedulefree"``, ``"adamw-schedulefree"``. A schedule-free optimizer
+            averages its iterates instead of decaying the LR: train it with ``constant()`` (a warmup before it
+            acts as the package's ``warmup_steps``); it is built in train mode, and validation runs at the
+            averaged weights (``optimizer.eval()``). ``"custom"`` for a :class:`~lrlab.tasks.LoaderTask`'s own
             ``make_optimizer`` (only ``lr`` applies then).
         lr: base (peak) learning rate; a schedule multiplies or replaces it.
-        momentum: SGD momentum in [0, 1) (ignored by Adam/AdamW, whose momentum is ``betas[0]``).
+        momentum: SGD momentum in [0, 1) (ignored by Adam/AdamW, whose momentum is ``betas[0]``; schedule-free
+            SGD's interpolation weight).
         nesterov: SGD Nesterov momentum (needs ``momentum > 0``).
         weight_decay: L2 penalty (SGD, Adam) or decoupled decay (AdamW), >= 0.
         betas: Adam/AdamW ``(beta1, beta2)``, each in [0, 1).
@@ -68,11 +73,32 @@ def _adamw(d: OptimizerDefaults, params: Iterable, lr: float) -> torch.optim.Opt
     return torch.optim.AdamW(params, lr=lr, betas=d.betas, weight_decay=d.weight_decay)
 
 
+def _schedulefree(kind: str) -> Callable[[OptimizerDefaults, Iterable, float], torch.optim.Optimizer]:
+    def make(d: OptimizerDefaults, params: Iterable, lr: float) -> torch.optim.Optimizer:
+        try:
+            import schedulefree
+        except ImportError:
+            raise ConfigError(f"optimizer={d.name!r} needs the schedulefree package: pip install "
+                              "'lrlab[schedulefree]'") from None
+        if kind == "sgd":
+            optimizer = schedulefree.SGDScheduleFree(params, lr=lr, momentum=d.momentum, weight_decay=d.weight_decay)
+        else:
+            optimizer = schedulefree.AdamWScheduleFree(params, lr=lr, betas=d.betas, weight_decay=d.weight_decay)
+        optimizer.train()  # its step refuses to run in eval mode, the mode it is built in
+        return optimizer
+
+    return make
+
+
 _OPTIMIZERS: dict[str, Callable[[OptimizerDefaults, Iterable, float], torch.optim.Optimizer]] = {
     "sgd": _sgd,
     "adam": _adam,
     "adamw": _adamw,
+    "sgd-schedulefree": _schedulefree("sgd"),
+    "adamw-schedulefree": _schedulefree("adamw"),
 }
+#: optimizers that average their iterates: validated at the averaged weights, trained by the sequential trainer
+SCHEDULE_FREE = frozenset({"sgd-schedulefree", "adamw-schedulefree"})
 
 
 def make_optimizer(defaults: OptimizerDefaults, params: Iterable, lr: float | None = None) -> torch.optim.Optimizer:
