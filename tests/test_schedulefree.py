@@ -39,7 +39,7 @@ def test_validation_is_at_the_averaged_weights_and_training_goes_on_at_the_other
         at_x = validation_metrics(digits, model(digits.x_val))
         optimizer.train()
     assert at_x != at_y  # the two points differ, so the switch is seen
-    assert evaluate(digits, model, optimizer, 16) == at_x
+    assert evaluate(digits, model, averaging=optimizer, batch_size=16) == at_x
     with torch.no_grad():
         assert validation_metrics(digits, model(digits.x_val)) == at_y  # back in train mode: y again
     _steps(digits, model, optimizer, 1)  # step() refuses eval mode: this would raise
@@ -52,10 +52,10 @@ def test_batchnorm_statistics_are_recomputed_at_the_averaged_weights(digits: Tas
     optimizer = make_optimizer(SGD_SF, model.parameters())
     _steps(digits, model, optimizer)
     before = model[1].running_mean.clone()
-    evaluate(digits, model, optimizer, 64)
+    evaluate(digits, model, averaging=optimizer, batch_size=64)
     assert not torch.equal(model[1].running_mean, before)
     unchanged = model[1].running_mean.clone()
-    evaluate(digits, model, None, 64)  # not schedule-free: the statistics are the training's own
+    evaluate(digits, model, batch_size=64)  # not schedule-free: the statistics are the training's own
     assert torch.equal(model[1].running_mean, unchanged)
 
 
