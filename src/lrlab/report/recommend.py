@@ -1,5 +1,11 @@
 """Which schedule? The best schedule of a study, the ones that tie with it, and the code to use it.
 
+The best is the lowest mean final validation loss, unless a schedule overfits
+(:data:`~lrlab.report.overfitting.OVERFIT_RULE`): then a ranking by final loss rewards whichever schedule stops
+learning first, so the best is the lowest mean best-epoch validation loss, used with early stopping, and the
+text says so and names the winner by final loss when it differs. When nothing overfits, the text says whether
+the best-epoch ranking has the same winner.
+
 The code is exact for the stored run: the spec is built against the run's horizon (steps, steps per epoch,
 the optimizer's LR), read back from the store. A store is data: building never imports the module of a
 stored ``fn(path=module:function)`` (``load_functions=False``); the code names it as text.
@@ -17,6 +23,7 @@ import numpy as np
 
 from lrlab.errors import ConfigError
 from lrlab.report.data import Study
+from lrlab.report.overfitting import diagnose
 from lrlab.schedules import Constant, Cosine, Exponential, OneCycle, Step
 from lrlab.spec import Horizon, Plan, build
 from lrlab.stats import compare
@@ -29,9 +36,9 @@ class Recommendation:
     """The study's best schedule and how to use it.
 
     Attributes:
-        schedule, spec: the winner's display name and spec (lowest mean final validation loss).
-        ties: schedules whose final validation loss is not distinguishable from the winner's (Welch p > alpha).
-        text: one or two sentences saying so.
+        schedule, spec: the winner's display name and spec (lowest mean ``metric``).
+        ties: schedules whose ``metric`` is not distinguishable from the winner's (Welch p > alpha).
+        text: a few sentences saying so, and how overfitting was taken into account.
         code: a plain torch loop driven by ``ScheduledLR.from_plan(optimizer, build(spec, Horizon(...)))``.
         torch_code: the same schedule as a ``torch.optim.lr_scheduler`` class (lrlab's drop-in takes the same
             arguments), or None where torch has no single class for it.
@@ -43,6 +50,7 @@ class Recommendation:
     text: str
     code: str
     torch_code: str | None
+    metric: str = "final validation loss"  # or "best-epoch validation loss", when a schedule overfits
 
 
 def _horizon(study: Study) -> Horizon | None:
@@ -120,11 +128,15 @@ def torch_equivalent(plan: Plan) -> str | None:
     return None if make is None else make(plan)
 
 
-def _ties(study: Study, best: str, candidates: Sequence[str], alpha: float) -> tuple[str, ...]:
-    reference = study.schedules[best].final_val_loss()
+def _ties(study: Study, best: str, candidates: Sequence[str], alpha: float, early: bool) -> tuple[str, ...]:
+    def values_of(name: str) -> np.ndarray:
+        runs = study.schedules[name]
+        return runs.best_val_loss() if early else runs.final_val_loss()
+
+    reference = values_of(best)
     tied = []
     for name in candidates:
-        values = study.schedules[name].final_val_loss()
+        values = values_of(name)
         if len(values) >= 2 and len(reference) >= 2 and np.isfinite(values).all():
             if compare(values, reference).p_value > alpha:
                 tied.append(name)
@@ -133,27 +145,46 @@ def _ties(study: Study, best: str, candidates: Sequence[str], alpha: float) -> t
 
 def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA) -> Recommendation | None:
     """The schedule to use, from the summary ``rows`` (best first), or None when no schedule finished."""
-    ranked = [row["schedule"] for row in rows if row["rank"] is not None]
+    diagnosis = diagnose(rows)
+    early = bool(diagnosis.overfit)
+    ranked = list(diagnosis.by_best if early else diagnosis.by_final)
     if not ranked:
         return None
     best = ranked[0]
     spec = study.schedules[best].spec
-    ties = _ties(study, best, ranked[1:], alpha)
-    loss = rows[0]["final_val_loss_mean"]
-    text = f"Use “{best}” ({spec}): the lowest mean final validation loss ({loss:.4g})."
+    ties = _ties(study, best, ranked[1:], alpha, early)
+    row = {r["schedule"]: r for r in rows}
+    metric = "best-epoch validation loss" if early else "final validation loss"
+    if early:
+        other = diagnosis.by_final[0]
+        text = (f"Use “{best}” ({spec}) with early stopping (keep the weights of the epoch with the lowest "
+                f"validation loss, about epoch {row[best]['best_val_loss_epoch_mean']:.0f} here): the lowest mean "
+                f"best-epoch validation loss ({row[best]['best_val_loss_mean']:.4g}). Validation loss rises after "
+                f"its minimum here ({len(diagnosis.overfit)} of {len(ranked)} schedules overfit), so this ranks by "
+                "the best epoch, not the last; "
+                + ("by final validation loss it ranks first too." if other == best else
+                   f"by final validation loss “{other}” ranks first ({row[other]['final_val_loss_mean']:.4g}), "
+                   "an early-stopping effect."))
+    else:
+        text = f"Use “{best}” ({spec}): the lowest mean final validation loss ({row[best]['final_val_loss_mean']:.4g})."
+        text += (" No schedule overfits, and by best-epoch validation loss it ranks first too."
+                 if diagnosis.agree else
+                 f" No schedule overfits; by best-epoch validation loss “{diagnosis.by_best[0]}” ranks first "
+                 f"({row[diagnosis.by_best[0]]['best_val_loss_mean']:.4g} against "
+                 f"{row[best]['best_val_loss_mean']:.4g}).")
     if ties:
         text += (f" At {len(study.seeds)} seeds it is not distinguishable from {', '.join(f'“{t}”' for t in ties)}"
-                 f" (Welch p > {alpha}): any of them is as good on this evidence.")
+                 f" on {metric} (Welch p > {alpha}): any of them is as good on this evidence.")
     horizon = _horizon(study)
     if horizon is not None and study.peak_lr_of(best) is not None:  # the schedule's own peak LR, where it had one
         horizon = replace(horizon, base_lr=study.peak_lr_of(best))
     if horizon is None:
         return Recommendation(best, spec, ties, text, f"# build({spec!r}, Horizon(...)): the run's length is not "
-                              "stored in this results directory", None)
+                              "stored in this results directory", None, metric)
     try:
         plan = build(spec, horizon, load_functions=False)  # a store is data: import nothing it names
     except ConfigError:
-        return Recommendation(best, spec, ties, text, "", None)
+        return Recommendation(best, spec, ties, text, "", None, metric)
     watch = "  # ReduceLROnPlateau watches the validation loss, once per epoch"
     horizon_args = (f"Horizon(total_steps={horizon.total_steps}, steps_per_epoch={horizon.steps_per_epoch}, "
                     f"base_lr={horizon.base_lr:g}" + (f", beta2={horizon.beta2:g})" if horizon.beta2 else ")"))
@@ -171,4 +202,4 @@ def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA
         else:
             torch_code = _loop(horizon, import_line, torch_call, "scheduler.step()  # after every optimizer step",
                                None)
-    return Recommendation(best, spec, ties, text, code, torch_code)
+    return Recommendation(best, spec, ties, text, code, torch_code, metric)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from lrlab.tasks.base import OptimizerDefaults, Task, accuracy, cross_entropy
-from lrlab.tasks.mnist1d_data import load_mnist1d
+from lrlab.tasks.mnist1d_data import PAPER_SAMPLES, load_mnist1d
 
 
 def make_mlp() -> nn.Module:
@@ -17,9 +17,14 @@ def make_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
 
 
-def make_task() -> Task:
-    """The ``mnist1d-mlp`` task: 4000 train / 1000 validation signals, SGD-momentum lr 0.1, 30 epochs of 40 steps."""
-    x_train, y_train, x_val, y_val, info = load_mnist1d()
+def make_task(num_samples: int = PAPER_SAMPLES, weight_decay: float = 0.0) -> Task:
+    """The ``mnist1d-mlp`` task: 4000 train / 1000 validation signals, SGD-momentum lr 0.1, 30 epochs of 40 steps.
+
+    Args:
+        num_samples: MNIST-1D signals generated, 80% train / 20% validation.
+        weight_decay: SGD's L2 penalty.
+    """
+    x_train, y_train, x_val, y_val, info = load_mnist1d(num_samples)
     return Task(
         name="mnist1d-mlp",
         description="MNIST-1D (4000/1000 signals of length 40, 10 classes) with the paper's 40-100-100-10 MLP; "
@@ -31,7 +36,7 @@ def make_task() -> Task:
         make_model=make_mlp,
         loss_fn=cross_entropy,
         accuracy_fn=accuracy,
-        optimizer=OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9),
+        optimizer=OptimizerDefaults(name="sgd", lr=0.1, momentum=0.9, weight_decay=weight_decay),
         batch_size=100,
         epochs=30,
         vmappable=True,
