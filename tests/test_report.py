@@ -322,7 +322,7 @@ def test_overfitting_is_diagnosed_and_the_recommendation_ranks_by_the_best_epoch
     assert "by final loss “step” ranks first instead" in note and OVERFIT_RULE in note
     rec = result.recommendation
     assert (rec.schedule, rec.metric) == ("cosine", "best-epoch validation loss")
-    assert "with early stopping" in rec.text and "“step” ranks first (0.5)" in rec.text
+    assert "with early stopping" in rec.text and "“step” ranks first instead (0.5)" in rec.text
     with result.csv.open() as f:
         table = {r["schedule"]: r for r in csv.DictReader(f)}
     assert float(table["cosine"]["best_val_loss_mean"]) == pytest.approx(0.40)
@@ -330,6 +330,17 @@ def test_overfitting_is_diagnosed_and_the_recommendation_ranks_by_the_best_epoch
     assert (table["step"]["overfits"], table["cosine"]["overfits"]) == ("False", "True")
     page = result.html.read_text()
     assert "<h2>Overfitting</h2>" in page and "+50.0%" in page  # cosine: 0.60 over 0.40
+
+
+def test_overfitting_that_does_not_change_the_pick_is_named_and_the_pick_kept(tmp_path):
+    fill_store(tmp_path, {
+        "cosine": ("cosine()", losses_runs([0.40, 0.41, 0.39], lr=cosine_lr)),
+        "constant": ("constant()", losses_runs([0.80, 0.82, 0.81], minimum=0.45)),
+    })
+    rec = make_report(tmp_path).recommendation
+    assert (rec.schedule, rec.metric) == ("cosine", "final validation loss")
+    assert rec.text.endswith("and the lowest best-epoch validation loss too (0.4): overfitting (“constant”) does "
+                             "not change the pick.")
 
 
 def test_a_study_that_does_not_overfit_says_so_and_both_rankings_agree(full_report):
@@ -354,7 +365,9 @@ def test_constant_lr_for_30_epochs_on_mnist1d_mlp_is_reported_as_overfitting(tmp
     long = _study_of_mnist1d_mlp(tmp_path / "long", 30)
     assert long.rows[0]["overfits"]
     assert any(n.startswith("All schedules overfit: validation loss bottoms out") for n in long.notes)
-    assert "with early stopping" in long.recommendation.text
+    assert long.recommendation.text.endswith("overfitting (every schedule) does not change the pick. It overfits "
+                                             "itself: keep the weights of its best epoch (about epoch "
+                                             f"{long.rows[0]['best_val_loss_epoch_mean']:.0f} here).")
     short = _study_of_mnist1d_mlp(tmp_path / "short", 3)  # still learning: its loss falls to the end
     assert not short.rows[0]["overfits"]
     assert not any("bottoms out" in n for n in short.notes)

@@ -1,10 +1,11 @@
 """Which schedule? The best schedule of a study, the ones that tie with it, and the code to use it.
 
 The best is the lowest mean final validation loss, unless a schedule overfits
-(:data:`~lrlab.report.overfitting.OVERFIT_RULE`): then a ranking by final loss rewards whichever schedule stops
-learning first, so the best is the lowest mean best-epoch validation loss, used with early stopping, and the
-text says so and names the winner by final loss when it differs. When nothing overfits, the text says whether
-the best-epoch ranking has the same winner.
+(:data:`~lrlab.report.overfitting.OVERFIT_RULE`) and the lowest mean best-epoch validation loss is another
+schedule's: a ranking by final loss then rewards whichever schedule stops learning first, so the best is the
+lowest best-epoch loss, used with early stopping, and the text names the winner by final loss. Otherwise the
+text says that the two rankings agree (or, with no overfitting, which schedule the best epoch would pick), and
+tells to keep the best epoch's weights when the winner overfits itself.
 
 The code is exact for the stored run: the spec is built against the run's horizon (steps, steps per epoch,
 the optimizer's LR), read back from the store. A store is data: building never imports the module of a
@@ -23,7 +24,7 @@ import numpy as np
 
 from lrlab.errors import ConfigError
 from lrlab.report.data import Study
-from lrlab.report.overfitting import diagnose
+from lrlab.report.overfitting import Diagnosis, diagnose
 from lrlab.schedules import Constant, Cosine, Exponential, OneCycle, Step
 from lrlab.spec import Horizon, Plan, build
 from lrlab.stats import compare
@@ -143,35 +144,45 @@ def _ties(study: Study, best: str, candidates: Sequence[str], alpha: float, earl
     return tuple(tied)
 
 
+def _reason(best: str, spec: str, diagnosis: Diagnosis, row: dict[str, dict[str, Any]], early: bool) -> str:
+    """Why ``best``: its loss, and how overfitting (``diagnosis``) was taken into account."""
+    final, low = row[best]["final_val_loss_mean"], row[best]["best_val_loss_mean"]
+    epoch = f"about epoch {row[best]['best_val_loss_epoch_mean']:.0f}"
+    if early:
+        other = diagnosis.by_final[0]
+        return (f"Use “{best}” ({spec}) with early stopping (keep the weights of the epoch with the lowest validation "
+                f"loss, {epoch} here): the lowest mean best-epoch validation loss ({low:.4g}). "
+                f"{len(diagnosis.overfit)} of {len(diagnosis.by_final)} schedules overfit, and by final validation "
+                f"loss “{other}” ranks first instead ({row[other]['final_val_loss_mean']:.4g}), an early-stopping "
+                "effect: this ranks by the best epoch, not the last.")
+    text = f"Use “{best}” ({spec}): the lowest mean final validation loss ({final:.4g})"
+    if not diagnosis.overfit:
+        if diagnosis.agree:
+            return text + ". No schedule overfits, and by best-epoch validation loss it ranks first too."
+        first = diagnosis.by_best[0]
+        return (text + f". No schedule overfits; by best-epoch validation loss “{first}” ranks first "
+                f"({row[first]['best_val_loss_mean']:.4g} against {low:.4g}).")
+    who = ("every schedule" if len(diagnosis.overfit) == len(diagnosis.by_final)
+           else ", ".join(f"“{name}”" for name in diagnosis.overfit))
+    text += (f", and the lowest best-epoch validation loss too ({low:.4g}): overfitting ({who}) does not change "
+             "the pick.")
+    if row[best]["overfits"]:
+        text += f" It overfits itself: keep the weights of its best epoch ({epoch} here)."
+    return text
+
+
 def recommend(study: Study, rows: Sequence[dict[str, Any]], alpha: float = ALPHA) -> Recommendation | None:
     """The schedule to use, from the summary ``rows`` (best first), or None when no schedule finished."""
     diagnosis = diagnose(rows)
-    early = bool(diagnosis.overfit)
+    early = bool(diagnosis.overfit) and not diagnosis.agree  # overfitting changes the pick: rank by the best epoch
     ranked = list(diagnosis.by_best if early else diagnosis.by_final)
     if not ranked:
         return None
     best = ranked[0]
     spec = study.schedules[best].spec
     ties = _ties(study, best, ranked[1:], alpha, early)
-    row = {r["schedule"]: r for r in rows}
     metric = "best-epoch validation loss" if early else "final validation loss"
-    if early:
-        other = diagnosis.by_final[0]
-        text = (f"Use “{best}” ({spec}) with early stopping (keep the weights of the epoch with the lowest "
-                f"validation loss, about epoch {row[best]['best_val_loss_epoch_mean']:.0f} here): the lowest mean "
-                f"best-epoch validation loss ({row[best]['best_val_loss_mean']:.4g}). Validation loss rises after "
-                f"its minimum here ({len(diagnosis.overfit)} of {len(ranked)} schedules overfit), so this ranks by "
-                "the best epoch, not the last; "
-                + ("by final validation loss it ranks first too." if other == best else
-                   f"by final validation loss “{other}” ranks first ({row[other]['final_val_loss_mean']:.4g}), "
-                   "an early-stopping effect."))
-    else:
-        text = f"Use “{best}” ({spec}): the lowest mean final validation loss ({row[best]['final_val_loss_mean']:.4g})."
-        text += (" No schedule overfits, and by best-epoch validation loss it ranks first too."
-                 if diagnosis.agree else
-                 f" No schedule overfits; by best-epoch validation loss “{diagnosis.by_best[0]}” ranks first "
-                 f"({row[diagnosis.by_best[0]]['best_val_loss_mean']:.4g} against "
-                 f"{row[best]['best_val_loss_mean']:.4g}).")
+    text = _reason(best, spec, diagnosis, {r["schedule"]: r for r in rows}, early)
     if ties:
         text += (f" At {len(study.seeds)} seeds it is not distinguishable from {', '.join(f'“{t}”' for t in ties)}"
                  f" on {metric} (Welch p > {alpha}): any of them is as good on this evidence.")
