@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from scipy import stats as sps
 
+from lrlab.config import parse_config
 from lrlab.errors import ConfigError
 from lrlab.report import (
     CONTRADICTED,
@@ -40,7 +41,9 @@ from lrlab.report import (
     summary_rows,
     summary_table,
 )
+from lrlab.report.overfitting import OVERFIT_RULE, overfits
 from lrlab.report.summary import RANKING_RULE
+from lrlab.runner import plan_sweep, run_sweep
 from lrlab.runs import RunMetrics
 from lrlab.store import Store
 from lrlab.tune import GridPoint, tune_result
@@ -62,8 +65,9 @@ def cosine_lr(t: int, total: int) -> float:
 
 def fake_run(final_loss: float, *, lr: Callable[[int, int], float] = constant_lr, accuracy: Sequence[float] | None = (),
              diverge_epoch: int | None = None, momentum: float | None = None, start_loss: float = 2.0,
-             epochs: int = EPOCHS, wall_s: float = 1.0) -> RunMetrics:
-    """A run whose val loss falls from ``start_loss`` (epoch 1) to ``final_loss`` (last epoch).
+             epochs: int = EPOCHS, wall_s: float = 1.0, minimum: float | None = None) -> RunMetrics:
+    """A run whose val loss falls from ``start_loss`` (epoch 1) to ``final_loss`` (last epoch); with ``minimum``,
+    it falls to ``minimum`` at epoch ``epochs // 2`` and rises linearly to ``final_loss`` after it (overfitting).
 
     ``accuracy=()`` derives an accuracy from the loss, None records none (a non-classification task), a sequence
     gives it per epoch. ``diverge_epoch`` stops the run during that epoch with an exploding loss.
@@ -78,6 +82,10 @@ def fake_run(final_loss: float, *, lr: Callable[[int, int], float] = constant_lr
     records = []
     for e in range(1, val_epochs + 1):
         val = final_loss + (start_loss - final_loss) * ((epochs - e) / (epochs - 1)) ** 2
+        if minimum is not None:
+            mid = epochs // 2
+            val = (minimum + (start_loss - minimum) * ((mid - e) / (mid - 1)) ** 2 if e <= mid
+                   else minimum + (final_loss - minimum) * (e - mid) / (epochs - mid))
         if accuracy is None:
             acc = None
         elif accuracy == ():
@@ -283,6 +291,86 @@ def test_rich_table_shows_names_literally(full_report):
     console = Console(record=True, width=200)
     console.print(summary_table(rows))
     assert "[red]x[/red]" in console.export_text()
+
+
+# ---- overfitting ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("final", "std", "best", "expected"), [
+    (1.10, 0.02, 1.0, True), (1.04, 0.01, 1.0, False),  # 10% up overfits, 4% does not
+    (1.10, 0.2, 1.0, False), (1.10, None, 1.0, True),  # within seed noise; one seed: the margin alone
+    (None, None, 1.0, None),
+])
+def test_the_overfitting_rule_needs_the_margin_and_the_seed_noise(final, std, best, expected):
+    assert overfits(final, std, best) is expected
+
+
+def test_overfitting_is_diagnosed_and_the_recommendation_ranks_by_the_best_epoch(tmp_path):
+    fill_store(tmp_path, {
+        "step": ("step(every_epochs=2, gamma=0.1)", losses_runs([0.50, 0.51, 0.49], minimum=0.49)),
+        "cosine": ("cosine()", losses_runs([0.60, 0.61, 0.59], minimum=0.40, lr=cosine_lr)),
+        "constant": ("constant()", losses_runs([0.80, 0.82, 0.81], minimum=0.45)),
+    })
+    result = make_report(tmp_path)
+    rows = {r["schedule"]: r for r in result.rows}
+    assert [r["schedule"] for r in result.rows] == ["step", "cosine", "constant"]  # by final loss
+    assert rows["cosine"]["best_val_loss_mean"] == pytest.approx(0.40)
+    assert rows["cosine"]["best_val_loss_epoch_mean"] == EPOCHS // 2
+    assert [rows[n]["overfits"] for n in ("step", "cosine", "constant")] == [False, True, True]
+    assert rows["cosine"]["train_val_gap_mean"] == pytest.approx(0.60 - rows["cosine"]["final_train_loss_mean"])
+    note = next(n for n in result.notes if "overfit" in n)
+    assert note.startswith("2 of 3 schedules overfit (cosine, constant): validation loss bottoms out near epoch 3")
+    assert "with early stopping (each run's best epoch) the ranking is: cosine 0.4 (epoch 3), constant" in note
+    assert "by final loss “step” ranks first instead" in note and OVERFIT_RULE in note
+    rec = result.recommendation
+    assert (rec.schedule, rec.metric) == ("cosine", "best-epoch validation loss")
+    assert "with early stopping" in rec.text and "“step” ranks first instead (0.5)" in rec.text
+    with result.csv.open() as f:
+        table = {r["schedule"]: r for r in csv.DictReader(f)}
+    assert float(table["cosine"]["best_val_loss_mean"]) == pytest.approx(0.40)
+    assert float(table["cosine"]["best_val_loss_epoch_mean"]) == EPOCHS // 2
+    assert (table["step"]["overfits"], table["cosine"]["overfits"]) == ("False", "True")
+    page = result.html.read_text()
+    assert "<h2>Overfitting</h2>" in page and "+50.0%" in page  # cosine: 0.60 over 0.40
+
+
+def test_overfitting_that_does_not_change_the_pick_is_named_and_the_pick_kept(tmp_path):
+    fill_store(tmp_path, {
+        "cosine": ("cosine()", losses_runs([0.40, 0.41, 0.39], lr=cosine_lr)),
+        "constant": ("constant()", losses_runs([0.80, 0.82, 0.81], minimum=0.45)),
+    })
+    rec = make_report(tmp_path).recommendation
+    assert (rec.schedule, rec.metric) == ("cosine", "final validation loss")
+    assert rec.text.endswith("and the lowest best-epoch validation loss too (0.4): overfitting (“constant”) does "
+                             "not change the pick.")
+
+
+def test_a_study_that_does_not_overfit_says_so_and_both_rankings_agree(full_report):
+    _, result = full_report
+    assert not any(r["overfits"] for r in result.rows)
+    assert any(n.startswith("No schedule overfits") for n in result.notes)
+    assert not any("bottoms out" in n for n in result.notes)
+    rec = result.recommendation
+    assert rec.metric == "final validation loss"
+    assert "No schedule overfits, and by best-epoch validation loss it ranks first too." in rec.text
+
+
+def _study_of_mnist1d_mlp(out: Path, epochs: int) -> object:
+    config = parse_config({"task": "mnist1d-mlp", "epochs": epochs, "seeds": 2, "trainer": "sequential",
+                           "schedules": {"constant": "constant()"}})
+    with plan_sweep(config, out) as sweep:
+        run_sweep(sweep)
+    return make_report(out)
+
+
+def test_constant_lr_for_30_epochs_on_mnist1d_mlp_is_reported_as_overfitting(tmp_path, one_thread):
+    long = _study_of_mnist1d_mlp(tmp_path / "long", 30)
+    assert long.rows[0]["overfits"]
+    assert any(n.startswith("All schedules overfit: validation loss bottoms out") for n in long.notes)
+    assert long.recommendation.text.endswith("overfitting (every schedule) does not change the pick. It overfits "
+                                             "itself: keep the weights of its best epoch (about epoch "
+                                             f"{long.rows[0]['best_val_loss_epoch_mean']:.0f} here).")
+    short = _study_of_mnist1d_mlp(tmp_path / "short", 3)  # still learning: its loss falls to the end
+    assert not short.rows[0]["overfits"]
+    assert not any("bottoms out" in n for n in short.notes)
 
 
 # ---- claims ---------------------------------------------------------------------------------------------------

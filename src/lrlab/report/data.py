@@ -58,6 +58,27 @@ class RunSeries:
         return float(self.val_acc[-1]) if self.val_acc is not None and len(self.val_acc) else math.nan
 
     @property
+    def best_val_loss(self) -> float:
+        """Lowest validation loss over the recorded epochs: what early stopping would keep (``nan`` when none)."""
+        return float(np.nanmin(self.val_loss)) if np.isfinite(self.val_loss).any() else math.nan
+
+    @property
+    def best_val_loss_epoch(self) -> float:
+        """The epoch (1 = after the first) of :attr:`best_val_loss`, the first such on a tie (``nan`` when none)."""
+        return float(self.epoch[np.nanargmin(self.val_loss)]) if np.isfinite(self.val_loss).any() else math.nan
+
+    @property
+    def final_train_loss(self) -> float:
+        """Mean training loss over the last epoch's steps (``nan`` when not recorded).
+
+        A run's steps per epoch are its steps over its recorded epochs; for a run that trained to the end this is
+        the horizon's. The training loss of a step is its mini-batch's, taken before that step's update.
+        """
+        steps = len(self.train_loss) // len(self.epoch) if len(self.epoch) else 0
+        last = self.train_loss[len(self.train_loss) - steps:] if steps else self.train_loss[:0]
+        return float(np.nanmean(last)) if np.isfinite(last).any() else math.nan
+
+    @property
     def best_val_acc(self) -> float:
         """Highest validation accuracy over the recorded epochs (``nan`` when not available)."""
         if self.val_acc is None or not np.isfinite(self.val_acc).any():
@@ -90,6 +111,10 @@ class ScheduleRuns:
     def final_val_acc(self) -> np.ndarray:
         """Final validation accuracy of every run that trained to the end (empty without accuracy)."""
         return np.array([r.final_val_acc for r in self.done if r.val_acc is not None], dtype=float)
+
+    def best_val_loss(self) -> np.ndarray:
+        """Best-epoch validation loss of every run that trained to the end."""
+        return np.array([r.best_val_loss for r in self.done], dtype=float)
 
 
 @dataclass(frozen=True)

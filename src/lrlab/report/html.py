@@ -18,6 +18,7 @@ import yaml
 from lrlab.report.claims import CONTRADICTED, NOT_TESTABLE, SUPPORTED, TIE, Claim
 from lrlab.report.contents import Report
 from lrlab.report.data import Study
+from lrlab.report.overfitting import OVERFIT_RULE
 from lrlab.report.recommend import Recommendation
 from lrlab.report.summary import fmt, fmt_ci, fmt_mean, fmt_target
 
@@ -106,6 +107,23 @@ def summary_html(rows: Sequence[dict[str, Any]]) -> str:
     return _table(head, body)
 
 
+def overfitting_html(rows: Sequence[dict[str, Any]]) -> str:
+    """Per schedule (best first): final and best-epoch validation loss, the rise between them, the final training
+    loss and the validation − training gap, and whether it overfits, as HTML."""
+    head = ["schedule", "final val loss", "best-epoch val loss", "best epoch (mean)", "final above best",
+            "final train loss", "val − train gap", "overfits"]
+    body = []
+    for row in rows:
+        final, best = row.get("final_val_loss_mean"), row.get("best_val_loss_mean")
+        rise = "–" if final is None or not best else f"{final / best - 1:+.1%}"
+        verdict = {True: "yes", False: "no"}.get(row.get("overfits"), "–")
+        cells = [f"<td>{_e(row['schedule'])}</td>", _num(fmt(final)), _num(fmt(best)),
+                 _num(fmt(row.get("best_val_loss_epoch_mean"), 3)), _num(rise),
+                 _num(fmt(row.get("final_train_loss_mean"))), _num(fmt(row.get("train_val_gap_mean"))), _num(verdict)]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return _table(head, body)
+
+
 def claims_html(claims: Sequence[Claim]) -> str:
     """The claims table (number, claim, metric, what was observed, verdict) as HTML."""
     body = [f'<tr><td class="num">{c.number}</td><td>{_e(c.statement)}</td><td>{_e(c.metric)}</td>'
@@ -158,6 +176,10 @@ def render_html(report: Report) -> str:
         "<h2>Summary</h2>",
         "<p>Best first by mean final validation loss over the seeds that trained to the end.</p>",
         summary_html(report.rows),
+        "<h2>Overfitting</h2>",
+        f"<p>Means over the seeds that trained to the end; the training loss is the last epoch's mean mini-batch "
+        f"loss. {_e(OVERFIT_RULE)}</p>",
+        overfitting_html(report.rows),
         "<h2>Claims</h2>",
         "<p>Each expected effect, judged from these runs (Welch's t-test, alpha 0.05).</p>",
         claims_html(report.claims),

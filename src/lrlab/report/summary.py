@@ -5,7 +5,10 @@ the mean final validation loss of the runs that trained to the end; so a schedul
 never ranks first on the mean of its survivors.
 
 Means, standard deviations (ddof=1) and 95% CIs are over the runs that trained to the end; diverged runs
-are excluded from them and counted in ``diverged``. ``epochs_to_target_mean`` is the mean over the runs
+are excluded from them and counted in ``diverged``. ``best_val_loss_*`` is each run's lowest validation loss
+over its epochs (what early stopping keeps) and the epoch of it; ``train_val_gap_mean`` is the mean of final
+validation loss minus final training loss (the last epoch's mean mini-batch loss); ``overfits`` applies
+:data:`~lrlab.report.overfitting.OVERFIT_RULE`. ``epochs_to_target_mean`` is the mean over the runs
 that reached ``target_acc`` (``epochs_to_target_reached`` says how many did); None when none did.
 Undefined values (no accuracy, one seed, no run to the end) are None in rows and empty in the CSV.
 """
@@ -23,6 +26,7 @@ from rich.text import Text
 
 from lrlab.report.data import Study
 from lrlab.report.files import replacing
+from lrlab.report.overfitting import diagnose, overfits
 from lrlab.stats import describe, epochs_to_target
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -30,6 +34,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "final_val_loss_mean", "final_val_loss_std", "final_val_loss_ci_low", "final_val_loss_ci_high",
     "final_val_acc_mean", "final_val_acc_std", "final_val_acc_ci_low", "final_val_acc_ci_high",
     "best_val_acc_mean", "epochs_to_target_mean", "epochs_to_target_reached", "wall_s_mean",
+    "best_val_loss_mean", "best_val_loss_std", "best_val_loss_epoch_mean", "final_train_loss_mean",
+    "train_val_gap_mean", "overfits",
 )
 
 
@@ -52,6 +58,9 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
         loss = describe(sched.final_val_loss())
         acc = describe(sched.final_val_acc())
         best = describe([r.best_val_acc for r in done])
+        best_loss = describe(sched.best_val_loss())
+        train = [r.final_train_loss for r in done]
+        gap = [r.final_val_loss - t for r, t in zip(done, train, strict=True)]
         row: dict[str, Any] = {
             "rank": None, "schedule": sched.name, "spec": sched.spec, "peak_lr": study.peak_lr_of(sched.name),
             "seeds": len(sched.runs),
@@ -63,7 +72,12 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
             "best_val_acc_mean": _value(best.mean),
             "epochs_to_target_mean": None, "epochs_to_target_reached": None,
             "wall_s_mean": _value(describe([r.wall_s if r.wall_s is not None else math.nan for r in done]).mean),
+            "best_val_loss_mean": _value(best_loss.mean), "best_val_loss_std": _value(best_loss.std),
+            "best_val_loss_epoch_mean": _value(describe([r.best_val_loss_epoch for r in done]).mean),
+            "final_train_loss_mean": _value(describe(train).mean),
+            "train_val_gap_mean": _value(describe(gap).mean),
         }
+        row["overfits"] = overfits(row["final_val_loss_mean"], row["final_val_loss_std"], row["best_val_loss_mean"])
         if study.target_acc is not None and study.has_accuracy:
             reached = [epochs_to_target(r.epoch, r.val_acc, study.target_acc) for r in done]
             hits = [e for e in reached if e is not None]
@@ -107,6 +121,14 @@ def fmt_ci(row: dict[str, Any], metric: str) -> str:
     return "–" if low is None or high is None else f"[{fmt(low, 3)}, {fmt(high, 3)}]"
 
 
+def fmt_best(row: dict[str, Any]) -> str:
+    """Mean best-epoch validation loss with its mean epoch, e.g. ``0.912 (9.4)``, marked ``overfits`` when so."""
+    if row.get("best_val_loss_mean") is None:
+        return "–"
+    mark = ", overfits" if row.get("overfits") else ""
+    return f"{fmt(row['best_val_loss_mean'])} ({fmt(row.get('best_val_loss_epoch_mean'), 3)}{mark})"
+
+
 def fmt_target(row: dict[str, Any]) -> str:
     """Mean epochs to target with how many runs reached it, e.g. ``4.2 (5/5)``."""
     reached = row.get("epochs_to_target_reached")
@@ -130,6 +152,7 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
     table.add_column("diverged", justify="right")
     table.add_column("final val loss", justify="right")
     table.add_column("95% CI", justify="right")
+    table.add_column("best val loss (epoch)", justify="right")
     if has_acc:
         table.add_column("final val acc", justify="right")
         table.add_column("best val acc", justify="right")
@@ -141,6 +164,7 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str | None = "Schedules
             "–" if row["rank"] is None else str(row["rank"]), Text(str(row["schedule"])), Text(str(row["spec"])),
             *([fmt(row.get("peak_lr"), 3)] if own_lrs else []),
             str(row["seeds"]), str(row["diverged"]), fmt_mean(row, "final_val_loss"), fmt_ci(row, "final_val_loss"),
+            fmt_best(row),
         ]
         if has_acc:
             cells += [fmt_mean(row, "final_val_acc"), fmt(row.get("best_val_acc_mean"))]
@@ -169,6 +193,9 @@ def report_notes(study: Study, rows: Sequence[dict[str, Any]]) -> list[str]:
     all_diverged = [s.name for s in study.schedules.values() if not s.done]
     if all_diverged:
         notes.append(f"Every run diverged for: {', '.join(all_diverged)}; they have no final metrics and rank last.")
+    diagnosis = diagnose(rows)
+    if diagnosis.text:
+        notes.append(diagnosis.text)
     if any(r["diverged"] for r in rows):
         notes.append("Diverged runs are excluded from means, spreads and CIs, and counted in the 'diverged' column. "
                      + RANKING_RULE)
