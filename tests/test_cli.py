@@ -7,6 +7,7 @@ import doctest
 import json
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -329,3 +330,15 @@ def test_compare_with_peak_lr_auto_uses_and_stores_the_finder_pick(tmp_path, cap
     assert max(lrs) == pytest.approx(peak["lr"], rel=0.05)  # OneCycle peaks at the finder's LR
     assert (out / "figures" / "lr_finder.png").is_file()
     assert f"peak LR: {peak['lr']:.3g}" in capsys.readouterr().out
+
+
+def test_a_sigterm_re_raised_by_a_library_as_a_plain_keyboard_interrupt_still_exits_143() -> None:
+    from lrlab.cli.common import Terminated, interrupted_code, raise_terminated, start_command
+
+    start_command()
+    assert interrupted_code(KeyboardInterrupt()) == 130
+    with pytest.raises(Terminated):
+        raise_terminated(signal.SIGTERM, None)
+    assert interrupted_code(KeyboardInterrupt()) == 143  # as Ray's ray.wait re-raises it
+    start_command()
+    assert interrupted_code(KeyboardInterrupt()) == 130

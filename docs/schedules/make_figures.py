@@ -37,16 +37,20 @@ FIGURES: dict[str, list[str]] = {
                   "cut(cosine(epochs=20), epochs=10) >> constant(lr=0.02)"],
     # ReduceLROnPlateau cuts when a metric stalls: drawn for a made-up validation loss (plateau_lrs)
     "plateau": ["plateau(patience=2, factor=0.5)", "warmup(epochs=2) >> plateau(patience=2, factor=0.5)"],
+    # GreedyLR raises the LR while the metric improves, lowers it when it stalls: the same made-up loss
+    "greedy": ["constant() * greedy(patience=2, factor=0.7, min_lr=0.01, max_lr=0.5)",
+               "warmup(epochs=2) >> constant() * greedy(patience=2, factor=0.7, min_lr=0.01, max_lr=0.5)"],
 }
 
 
 def validation_loss(epoch: int) -> float:
-    """A made-up validation loss for the plateau figure: falls for 8 epochs, then stalls with small bumps."""
+    """A made-up validation loss for the controllers' figures: falls for 8 epochs, then stalls with small bumps."""
     return 1.0 / (1 + min(epoch, 8)) + 0.01 * (epoch % 3)
 
 
 def plateau_lrs(spec: str) -> list[float]:
-    """The LR at every step of ``spec`` when the plateau controller sees :func:`validation_loss` once per epoch."""
+    """The LR at every step of ``spec`` when its controller (plateau, greedy) sees :func:`validation_loss` once per
+    epoch."""
     from lrlab import build
     from lrlab.spec import Horizon
 
@@ -68,7 +72,7 @@ def draw(page: str) -> Path:
     from lrlab.spec import Horizon
 
     horizon = Horizon(total_steps=EPOCHS * PER_EPOCH, steps_per_epoch=PER_EPOCH, base_lr=LR)
-    if page == "plateau":
+    if page in ("plateau", "greedy"):
         curves = [Curve(spec, plateau_lrs(spec)) for spec in FIGURES[page]]
     else:
         plans = {spec: build(spec, horizon) for spec in FIGURES[page]}

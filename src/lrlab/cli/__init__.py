@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 
 from lrlab.cli.claims import cmd_claims
-from lrlab.cli.common import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, dir_name
+from lrlab.cli.common import EXIT_USAGE, dir_name, interrupted_code, start_command
 from lrlab.cli.compare import cmd_compare, cmd_report, cmd_tune_lr
 from lrlab.cli.export import cmd_export
 from lrlab.cli.parser import build_parser
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or argparse's own usage error (code 2)
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    start_command()
     try:
         return HANDLERS[args.command](args)
     except ConfigError as error:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         print("interrupted", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+        return interrupted_code(stop)
     except BrokenPipeError:  # `lrlab schedules | head`: stop quietly, and let the exit's flush of stdout be quiet
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

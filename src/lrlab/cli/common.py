@@ -20,8 +20,25 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that it takes Ctrl-C's orderly path (exit 143, not 130)."""
 
 
+#: SIGTERMs since the command started: a library may turn the Terminated raised in its call into a plain
+#: KeyboardInterrupt (Ray's ``ray.wait`` does), and the exit code must still say SIGTERM
+_terminated: list[int] = []
+
+
+def start_command() -> None:
+    """Forget the SIGTERMs of an earlier command (``main`` runs once per process, but tests call it often)."""
+    _terminated.clear()
+
+
 def raise_terminated(signum: int, frame: object) -> None:
+    _terminated.append(signum)
     raise Terminated
+
+
+def interrupted_code(stop: KeyboardInterrupt) -> int:
+    """The exit code of a stop: 143 after SIGTERM (even re-raised by a library as a plain KeyboardInterrupt), else
+    130."""
+    return EXIT_TERMINATED if isinstance(stop, Terminated) or _terminated else EXIT_INTERRUPTED
 
 
 # ------------------------------------------------------------------------------------------------- helpers

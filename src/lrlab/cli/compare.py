@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lrlab.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
-    Terminated,
     console_for,
     dir_name,
+    interrupted_code,
     plural,
     raise_terminated,
 )
@@ -136,7 +134,7 @@ def _train(sweep: Sweep, console: Console, what: str = "schedule") -> int:
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated): the finished runs are stored
         print(f"interrupted: {len(sweep.store.finished_runs())} runs stored; run the same command to resume",
               file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+        return interrupted_code(stop)
     except WorkerLostError as error:
         stored = len(sweep.store.finished_runs())
         print(f"lrlab: error: {error}; {stored} runs stored; run the same command to resume", file=sys.stderr)
