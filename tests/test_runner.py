@@ -54,6 +54,24 @@ def test_a_store_refuses_a_different_experiment(tmp_path: Path) -> None:
     open_store(tmp_path, parse_config(small(epochs=3)), fresh=True).close()
 
 
+def test_a_task_whose_defaults_changed_since_its_runs_is_refused(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # a built-in task changed by an upgrade (mnist1d-mlp gained weight decay), or a user's task module edited: the
+    # config's own keys are the same, but the runs stored were trained otherwise
+    from dataclasses import replace
+
+    from lrlab import tasks
+
+    config = parse_config(small(seeds=1, epochs=1))
+    swept(tmp_path / "out", config).close()
+    plan_sweep(config, tmp_path / "out").close()  # unchanged: resumes
+    load = tasks.load_task
+    monkeypatch.setattr(tasks, "load_task", lambda name: replace(
+        load(name), optimizer=replace(load(name).optimizer, weight_decay=2e-3)))
+    with pytest.raises(ConfigError, match=r"other defaults \(changed: optimizer.weight_decay\)"):
+        plan_sweep(parse_config(small(seeds=2, epochs=1)), tmp_path / "out")
+
+
 def test_the_config_is_stored_when_the_store_is_opened(tmp_path: Path) -> None:
     config = parse_config(small(seeds=1, epochs=3))
     with open_store(tmp_path, config):

@@ -9,6 +9,7 @@ on. A sweep whose every run is already stored is planned from its store alone: n
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -137,6 +138,7 @@ def plan_sweep(config: ExperimentConfig, out: str | Path, *, fresh: bool = False
             raise ConfigError(f"trainer='vectorized' is invalid for task {experiment.task.name!r}: {vectorizable[1]}")
     store = open_store(out, config, fresh=fresh)
     try:
+        check_resolved(experiment, store)
         experiment = resolve_peak_lr(experiment, store, on_finder)
         finished = store.finished_runs()
         pending = [(name, run) for name, run in experiment.runs() if finished.get((name, run.seed)) != run.schedule]
@@ -227,6 +229,20 @@ def open_store(out: str | Path, config: ExperimentConfig, fresh: bool = False) -
         store.close()
         raise
     return store
+
+
+def check_resolved(experiment: Experiment, store: Store) -> None:
+    """Refuse to resume a results directory whose runs were trained with other task defaults than the config now
+    resolves to (the optimizer a task defaults to, its data's provenance: a built-in task changed by an upgrade, a
+    user's task module edited), which a config's own keys cannot show. The first sweep stores them."""
+    resolved = json.loads(json.dumps({"optimizer": asdict(experiment.optimizer), "task": experiment.task.info}))
+    stored = store.claim_meta("resolved", resolved)
+    changed = [f"{part}.{key}" for part in ("optimizer", "task")
+               for key in sorted({*stored.get(part, {}), *resolved[part]})
+               if stored.get(part, {}).get(key) != resolved[part].get(key)]
+    if changed:
+        raise ConfigError(f"out={str(store.directory)!r} holds runs of task {experiment.task.name!r} with other "
+                          f"defaults (changed: {', '.join(changed)}): use --fresh to start over, or another --out")
 
 
 def resolve_peak_lr(experiment: Experiment, store: Store, on_finder: Callable[[], None] | None = None) -> Experiment:
