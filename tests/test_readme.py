@@ -16,7 +16,7 @@ def test_readme_starts_with_the_two_commands() -> None:
     commands = [line for line in head if line.startswith("python3 -m venv")]
     assert len(commands) == 2
     assert commands[0].endswith("lrlab compare") and "torch==2.13.0" in commands[0]
-    assert commands[1].endswith("python -m pytest") and "'.[test" in commands[1]
+    assert commands[1].endswith("python -m pytest") and "'.[dev]'" in commands[1]
     extras = re.search(r"pip install -e '(\.\[[^]]*\])'", commands[1]).group(1)
     ci = (README.parent / ".ci" / "run").read_text()
     assert f"pip install -q -e '{extras}'" in ci  # CI installs what the README's test command installs
