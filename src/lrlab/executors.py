@@ -149,11 +149,13 @@ class DaskExecutor:
         try:
             if address is None:
                 declared = {"CPU": THREADS_PER_GROUP, **({"GPU": GPU_SHARE} if _on_gpu(device) else {})}
-                # the scheduler reads it as it starts; a remote scheduler keeps its own setting
+                # the scheduler reads it as it starts; a remote scheduler keeps its own setting. Its logs stay
+                # quiet: a task's error reaches the driver as the task's exception, and a stop (Ctrl-C, SIGTERM)
+                # closing comms mid-send is not an error, though distributed logs one with a traceback
                 with dask.config.set({"distributed.scheduler.allowed-failures": ATTEMPTS - 1}):
                     self._cluster = LocalCluster(n_workers=workers, threads_per_worker=THREADS_PER_GROUP,
                                                  processes=True, host="127.0.0.1", dashboard_address=None,
-                                                 resources=declared, silence_logs=logging.ERROR)
+                                                 resources=declared, silence_logs=logging.CRITICAL)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
