@@ -295,9 +295,7 @@ def assert_no_process_left(sid: int, within_s: float = 30) -> None:
 
 @pytest.mark.parametrize(("backend", "sig", "code"), [
     pytest.param("dask", signal.SIGINT, 130, marks=pytest.mark.slow), ("dask", signal.SIGTERM, 143),
-    pytest.param("ray", signal.SIGTERM, 143, marks=[pytest.mark.slow, pytest.mark.xfail(
-        strict=False, reason="a SIGTERMed Ray driver stops in order but exits 130, not 143: a handler Ray sets "
-                            "after ray.init still takes SIGTERM (open)")])])
+    pytest.param("ray", signal.SIGTERM, 143, marks=pytest.mark.slow)])
 def test_a_signal_stops_a_cluster_sweep_keeps_its_runs_and_leaves_no_cluster_process(
         tmp_path: Path, backend: str, sig: signal.Signals, code: int) -> None:
     pytest.importorskip({"dask": "distributed", "ray": "ray"}[backend])
