@@ -37,7 +37,7 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 
 from lrlab import Horizon, build, find_lr_for_task, plot_finder
-from lrlab.config import parse_config
+from lrlab.config import DEFAULT_SCHEDULES, parse_config
 from lrlab.plotting import Curve, draw_curves
 from lrlab.report import make_report
 from lrlab.runner import plan_sweep, run_sweep, set_threads_for_small_models
@@ -131,14 +131,8 @@ display(Image(filename=str(sweep.figures["val_loss"])))
 # %%
 per_epoch = steps_per_epoch(task, task.batch_size)
 horizon = Horizon(total_steps=task.epochs * per_epoch, steps_per_epoch=per_epoch, base_lr=0.1)
-schedules = {
-    "constant": "constant()",
-    "step": "step(every_epochs=10, gamma=0.1)",
-    "cosine": "cosine()",
-    "plateau": "plateau(patience=2, factor=0.5)",
-    "onecycle": "onecycle()",
-    "warmup-cosine": "warmup(epochs=2) >> cosine()",
-}
+schedules = dict(DEFAULT_SCHEDULES)  # the study's: constant, step, cosine, plateau, onecycle, warmup-cosine
+print(schedules)
 show_curves({name: spec for name, spec in schedules.items() if name != "plateau"}, horizon, "five", log=False,
             steps_per_epoch=per_epoch)
 

@@ -174,3 +174,16 @@ def test_peak_lrs_name_schedules_and_a_changed_one_is_a_different_experiment(tmp
     grown = parse_config({**QUICK, "schedules": {"cosine": "cosine()", "one": "onecycle()"},
                           "peak_lrs": {"cosine": 0.1, "one": 0.3}})
     open_store(tmp_path, grown).close()
+
+
+def test_tune_lr_halving_and_no_refine_from_the_command_line(tmp_path: Path, capsys) -> None:
+    code = main(["tune-lr", "--task", "digits-mlp", "--schedule", "cosine", "--epochs", "9", "--seeds", "1",
+                 "--min-lr", "0.01", "--max-lr", "1", "--max-widen", "0", "--halving", "--no-refine",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "tune.json").read_text())
+    assert len(data["points"]) == 3 and len(data["pruned"]) == 6  # 9 lattice LRs, the best third to the end
+    assert [p["lr"] for p in data["points"]] == sorted(p["lr"] for p in data["points"])
+    assert all(p["lr"] in lr_grid(0.01, 1, 4) for p in data["points"])  # no refined LR
+    assert out.count("stopped at update") == 6
