@@ -13,7 +13,17 @@ import pytest
 from lrlab.cli import main
 from lrlab.report.data import RunSeries, ScheduleRuns, Study
 from lrlab.stats import compare, contrast
-from lrlab.study import NOT_OBSERVED, REFERENCE, ROWS, TaskPlan, TaskStudies, budget_named, claim_cells, task_parts
+from lrlab.study import (
+    NOT_OBSERVED,
+    REFERENCE,
+    ROWS,
+    TaskPlan,
+    TaskStudies,
+    budget_named,
+    claim_cells,
+    sweep_part,
+    task_parts,
+)
 from lrlab.study import plan as study_plan
 
 # ------------------------------------------------------------------------------------------------ contrasts
@@ -53,6 +63,18 @@ def test_the_parts_of_a_task() -> None:
     assert [p.kind for p in transformer] == ["schedules"] and transformer[0].config.peak_lr is None
     other = task_parts(budget_named("full"), "mnist1d-cnn", "x", "adam", 0.01, 32)
     assert other[1].config.optimizer.name == "adamw-schedulefree"
+
+
+def test_the_lr_sweep_carries_the_grid_from_100x_below_to_1000x_above_the_tuned_lr() -> None:
+    budget = budget_named("full")
+    part = sweep_part(budget, "digits-mlp", "digits", 0.1, [0.01, 0.1, 1.0], range(1000, 1003))
+    assert part is not None and (part.kind, part.directory) == ("lr-sweep", "digits/lr-sweep")
+    config = part.config
+    assert config.peak_lrs == pytest.approx({"lr=0.001": 0.001, "lr=0.00316": 0.00316, "lr=3.16": 3.16, "lr=10": 10,
+                                             "lr=31.6": 31.6, "lr=100": 100}, rel=1e-3)
+    assert set(config.schedules.values()) == {"constant()"} and config.seeds == [1000, 1001, 1002]
+    assert config.peak_lr is None and config.epochs is None  # the task's epochs, as the grid had
+    assert sweep_part(budget, "digits-mlp", "digits", 0.1, [0.001, 0.1, 100.0], [1000]) is None
 
 
 def test_an_unknown_budget_is_one_line() -> None:
@@ -105,6 +127,23 @@ def test_without_divergence_in_the_grid_too_large_is_not_observed() -> None:
     assert cell.verdict == NOT_OBSERVED and "no run diverged, up to 1 (10× the tuned LR)" in cell.observed
 
 
+def test_the_sweep_above_the_grid_shows_where_a_constant_lr_diverges() -> None:
+    tuned = {"constant": {"peak_lr": 0.1, "points": [_point(0.1, [0.3, 0.31]), _point(1.0, [0.8, 0.85])]}}
+    study = _study("mlp", [_runs("constant", "constant()", [0.5, 0.52])], tuned)
+    sweep = Study(Path("."), {"peak_lrs": {"lr=0.01": 0.01, "lr=0.0316": 0.0316, "lr=3.16": 3.16, "lr=10": 10.0}},
+                  {"name": "mlp"}, {}, None,
+                  {"lr=0.0316": _runs("lr=0.0316", "constant()", [0.9, 0.91]),
+                   "lr=0.01": _runs("lr=0.01", "constant()", [1.4, 1.4]),
+                   "lr=3.16": _runs("lr=3.16", "constant()", [1.9, 2.0]),
+                   "lr=10": _runs("lr=10", "constant()", [], diverged=2)})
+    cell = next(c for c in claim_cells([TaskStudies("mlp", study, sweep=sweep)]) if c.row == "6a")
+    assert cell.verdict == "supported" and cell.n == "2/2" and cell.effect == 1.0
+    assert cell.observed.startswith("Grid and sweep 0.01, 0.0316, 0.1, 1, 3.16, 10 (tuned LR 0.1): 2/2 runs at LR 10")
+    slow = next(c for c in claim_cells([TaskStudies("mlp", study, sweep=sweep)]) if c.row == "6b")
+    assert slow.verdict == "supported" and slow.effect == pytest.approx(0.305 - 1.4)
+    assert slow.observed.startswith("Tuned LR 0.1 against 0.01 (10× lower;")
+
+
 # ------------------------------------------------------------------------------------------------ end to end
 
 
@@ -117,8 +156,10 @@ def test_a_tiny_budget_runs_end_to_end_and_fills_every_cell(tmp_path: Path, monk
         "tiny", 2, tiny.tune, {"digits-mlp": plan}, bracket=tiny.bracket))
     out = tmp_path / "claims"
     assert main(["claims", "--budget", "tiny", "--out", str(out)]) == 0
-    for part in ("digits-mlp", "digits-mlp/schedulefree", "digits-mlp/batch-16", "digits-mlp/batch-512"):
+    for part in ("digits-mlp", "digits-mlp/lr-sweep", "digits-mlp/schedulefree", "digits-mlp/batch-16",
+                 "digits-mlp/batch-512"):
         assert (out / part / "lrlab.sqlite").is_file()
+    assert (out / "claims_lr_sweep.png").stat().st_size > 10_000
     assert (out / "digits-mlp" / "report.html").is_file()
     with open(out / "claims.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -127,7 +168,7 @@ def test_a_tiny_budget_runs_end_to_end_and_fills_every_cell(tmp_path: Path, monk
     assert verdicts["4"] == verdicts["8"] == NOT_OBSERVED  # no StepLR; no Post-LN Transformer in this run
     assert verdicts["7"] != NOT_OBSERVED and verdicts["10"] != NOT_OBSERVED
     page = (out / "claims.html").read_text(encoding="utf-8")
-    assert all(claim in page for claim in ROWS.values())
+    assert all(claim in page for claim in ROWS.values()) and "data:image/png;base64," in page
     capsys.readouterr()
     assert main(["claims", "--budget", "tiny", "--out", str(out)]) == 0  # resumed: nothing trains again
-    assert re.findall(r"(\d+) to train|(nothing) to train", capsys.readouterr().out) == [("", "nothing")] * 4
+    assert re.findall(r"(\d+) to train|(nothing) to train", capsys.readouterr().out) == [("", "nothing")] * 5

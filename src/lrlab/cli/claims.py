@@ -7,9 +7,15 @@ import importlib.util
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lrlab.cli.common import console_for, dir_name, raise_terminated
 from lrlab.cli.compare import train_experiment
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lrlab.study import Budget, Part
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -17,9 +23,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
     print and write the claim × task table (``claims.csv``, ``claims.html``)."""
     from lrlab.report import make_report
     from lrlab.study import (
+        SWEEP_FIGURE,
         budget_named,
         claim_cells,
         load_task_studies,
+        plot_lr_sweeps,
         task_parts,
         verdict_table,
         write_csv,
@@ -43,14 +51,20 @@ def cmd_claims(args: argparse.Namespace) -> int:
                 if part.kind == "schedulefree" and not has_schedulefree:
                     console.print(f"{task_name}: schedule-free not run (pip install 'lrlab[schedulefree]')")
                     continue
-                console.print(f"== {task_name}: {part.kind} -> {out / part.directory}", soft_wrap=True)
-                code = train_experiment(part.config, out / part.directory, console, confirmed=args.yes)
+                code = _train(part, out, console, args.yes)
                 if code != 0:
                     return code
+                sweep = _sweep_after(budget, part, out) if part.kind == "schedules" else None
+                if sweep is not None:
+                    code = _train(sweep, out, console, args.yes)
+                    if code != 0:
+                        return code
             make_report(out / dir_name(task_name))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    cells = claim_cells([load_task_studies(t, out / dir_name(t)) for t in tasks])
+    studies = [load_task_studies(t, out / dir_name(t)) for t in tasks]
+    cells = claim_cells(studies)
+    figure = plot_lr_sweeps(studies, out / SWEEP_FIGURE)
     elapsed = time.perf_counter() - start
     title = f"The study's claims on {len(tasks)} tasks ({budget.name} budget)"
     lead = [budget.describe(tasks), "Each cell: the verdict, then the effect (candidate − reference, in the row's "
@@ -58,7 +72,29 @@ def cmd_claims(args: argparse.Namespace) -> int:
             "How to read it: docs/claims.md.", f"This run: {elapsed:.0f} s (runs already stored are not retrained)."]
     console.print(verdict_table(cells))
     csv_path = write_csv(cells, out / "claims.csv")
-    html_path = write_html(cells, out / "claims.html", title, lead)
-    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}; each task's report: "
+    html_path = write_html(cells, out / "claims.html", title, lead, figure)
+    drawn = f", LR sweep figure: {figure}" if figure is not None else ""
+    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}{drawn}; each task's report: "
                   f"{out}/<task>/report.html", soft_wrap=True)
     return 0
+
+
+def _train(part: Part, out: Path, console: Console, confirmed: bool) -> int:
+    """Train one experiment of the study into ``out / part.directory`` (resuming); return its exit code."""
+    console.print(f"== {part.task}: {part.kind} -> {out / part.directory}", soft_wrap=True)
+    return train_experiment(part.config, out / part.directory, console, confirmed=confirmed)
+
+
+def _sweep_after(budget: Budget, schedules: Part, out: Path) -> Part | None:
+    """Claim 6a's LR sweep above the constant schedule's tuning grid, once ``schedules`` (the task's tuned
+    schedules) is trained; None where the constant schedule was not tuned or its grid reaches high enough."""
+    from lrlab.report.data import load_study
+    from lrlab.study import sweep_part
+    from lrlab.tuner import TUNE_SEED_BASE
+
+    tuned = (load_study(out / schedules.directory).tuned or {}).get("constant")
+    if not tuned:
+        return None
+    seeds = range(TUNE_SEED_BASE, TUNE_SEED_BASE + budget.tune["seeds"])
+    return sweep_part(budget, schedules.task, schedules.directory, float(tuned["peak_lr"]),
+                      [float(p["lr"]) for p in tuned["points"]], seeds)

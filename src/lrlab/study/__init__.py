@@ -2,10 +2,11 @@
 
 :mod:`~lrlab.study.plan` says what runs (budgets, experiments per task); ``lrlab compare``'s path runs them;
 :mod:`~lrlab.study.verdicts` judges each claim on each task from the stores; :mod:`~lrlab.study.table` writes
-``claims.csv`` and ``claims.html``.
+``claims.csv`` and ``claims.html``; :mod:`~lrlab.study.figures` draws the LR sweep.
 """
 
-from lrlab.study.plan import BUDGETS, SCHEDULES, Budget, Part, TaskPlan, budget_named, task_parts
+from lrlab.study.figures import SWEEP_FIGURE, plot_lr_sweeps
+from lrlab.study.plan import BUDGETS, SCHEDULES, Budget, Part, TaskPlan, budget_named, sweep_part, task_parts
 from lrlab.study.table import verdict_table, write_csv, write_html
 from lrlab.study.verdicts import NOT_OBSERVED, REFERENCE, ROWS, Cell, TaskStudies, claim_cells, load_task_studies
 
@@ -15,6 +16,7 @@ __all__ = [
     "REFERENCE",
     "ROWS",
     "SCHEDULES",
+    "SWEEP_FIGURE",
     "Budget",
     "Cell",
     "Part",
@@ -23,6 +25,8 @@ __all__ = [
     "budget_named",
     "claim_cells",
     "load_task_studies",
+    "plot_lr_sweeps",
+    "sweep_part",
     "task_parts",
     "verdict_table",
     "write_csv",

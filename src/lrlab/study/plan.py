@@ -4,6 +4,10 @@ Per task, in one results directory ``OUT/<task>``:
 
 - the **schedules** (``OUT/<task>``, each at its tuned peak LR: ``peak_lr: tune``, grids in ``tuning/``, or,
   where the budget does not tune a task, the task's own LR shared by every schedule);
+- the **LR sweep** (``OUT/<task>/lr-sweep``, claims 6a and 6b): where the schedules were tuned, a constant LR
+  at the tuned constant LR × 10^(k/2), k = -4..-1 and 1..6 (1/100× to 1000×), outside the tuning grid, on the
+  grid's own held-out seeds: the grid stops widening once its edges are worse than its pick, which is before
+  a run diverges, so this sweep carries it up to where training breaks and down to 100× below the pick;
 - **schedule-free** (``OUT/<task>/schedulefree``): the task's optimizer as its schedule-free counterpart
   (SGD -> ``sgd-schedulefree``, Adam/AdamW -> ``adamw-schedulefree``) at a constant LR after a 5% warmup (the
   package's ``warmup_steps``, written as ``warmup(frac=0.05) >> constant()``), at its own tuned LR;
@@ -38,6 +42,9 @@ SCHEDULE_FREE_SPEC = "warmup(frac=0.05) >> constant()"
 #: the batch-size claim's pair (and the Transformer warmup claim's, among the schedules)
 WARMUP_PAIR = ("warmup-cosine", "cosine")
 BATCH_SIZES = (16, 512)
+#: claims 6a/6b's sweep: the tuned constant LR times these factors (half-decade steps, 1/100× to 1000×)
+SWEEP_FACTORS = tuple(10 ** (k / 2) for k in (-4, -3, -2, -1, 1, 2, 3, 4, 5, 6))
+SWEEP_DIR = "lr-sweep"
 #: the Post-LN Transformer whose warmup effect the other tasks' is compared with
 POST_LN_TASK = "charlm-transformer"
 
@@ -136,6 +143,21 @@ def task_parts(budget: Budget, task: str, directory: str, optimizer: str, lr: fl
                  "title": f"Warmup at batch {size} on {task} ({budget.name})",
                  "schedules": {name: SCHEDULES[name] for name in WARMUP_PAIR}})))
     return parts
+
+
+def sweep_part(budget: Budget, task: str, directory: str, pick: float, grid_lrs: Sequence[float],
+               seeds: Sequence[int]) -> Part | None:
+    """Claims 6a/6b's constant-LR sweep of ``task``: the tuned constant LR ``pick`` × each of
+    :data:`SWEEP_FACTORS` that lies outside its tuning grid's LRs (``grid_lrs``), on the grid's ``seeds``, so
+    that it extends the grid; None when the grid already spans them all."""
+    low, high = min(grid_lrs) * (1 - 1e-9), max(grid_lrs) * (1 + 1e-9)
+    lrs = {f"lr={pick * f:.3g}": pick * f for f in SWEEP_FACTORS if not low <= pick * f <= high}
+    if not lrs:
+        return None
+    return Part(SWEEP_DIR, task, f"{directory}/{SWEEP_DIR}", _config(
+        {"task": task, "seeds": list(seeds), "epochs": budget.plan(task).epochs,
+         "title": f"Constant LR around the tuned one on {task} ({budget.name})",
+         "schedules": {name: SCHEDULES["constant"] for name in lrs}, "peak_lrs": lrs}))
 
 
 def _config(data: dict[str, Any]) -> ExperimentConfig:

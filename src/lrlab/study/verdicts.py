@@ -4,9 +4,11 @@ Each cell judges one claim on one task (:class:`Cell`): a verdict, the effect wi
 and Cohen's d where they exist, and what was observed. Claims 1-5 are :func:`lrlab.report.evaluate_claims` on
 the task's schedules; the others are this module's:
 
-6a. Too large a constant LR diverges: some run of the constant schedule's tuning grid diverged (at an LR above
-    the pick); "not observed" when none did, with how much worse the grid's highest LR ended.
-6b. Too small a constant LR is slow: the tuned LR ends with a lower validation loss than the grid's lowest.
+6a. Too large a constant LR diverges: some run of the constant schedule's tuning grid, or of the LR sweep that
+    carries it up to 1000× the tuned LR (:data:`~lrlab.study.plan.SWEEP_FACTORS`), diverged; "not observed"
+    when none did, with how much worse the highest LR ended.
+6b. Too small a constant LR is slow: the tuned LR ends with a lower validation loss than an LR 10× below it
+    (of the grid and the sweep, the LR below the pick nearest to pick / 10 on a log scale).
 7.  Warmup matters more at batch 512 than at batch 16 (LR scaled with the batch): the difference in differences
     ``(cosine − warmup-cosine) at 512 − (the same) at 16`` of final validation loss is > 0.
 8.  Warmup matters more in the Post-LN Transformer than in this task: the relative effect
@@ -44,7 +46,7 @@ from lrlab.report.claims import (
 )
 from lrlab.report.data import ScheduleRuns, Study, load_study
 from lrlab.stats import Contrast, contrast
-from lrlab.study.plan import BATCH_SIZES, POST_LN_TASK, WARMUP_PAIR
+from lrlab.study.plan import BATCH_SIZES, POST_LN_TASK, SWEEP_DIR, WARMUP_PAIR
 
 NOT_OBSERVED = "not observed"
 REFERENCE = "reference"
@@ -61,7 +63,7 @@ ROWS: dict[str, str] = {
     "4": "Cosine ends with a lower validation loss than StepLR",
     "5": "Warmup + cosine ends with a lower validation loss than cosine alone",
     "6a": "Too large a constant LR diverges",
-    "6b": "Too small a constant LR progresses slowly (ends worse than the tuned LR)",
+    "6b": "Too small a constant LR progresses slowly (10× below the tuned LR ends worse)",
     "7": f"Warmup matters more at batch {BATCH_SIZES[1]} than at batch {BATCH_SIZES[0]} (LR scaled with the batch)",
     "8": "Warmup matters more in the Post-LN Transformer than here",
     "9": "Warm restarts (SGDR) end with a lower validation loss than plain cosine",
@@ -101,13 +103,14 @@ class TaskStudies:
     schedules: Study | None
     schedulefree: Study | None = None
     batches: tuple[Study | None, ...] = (None, None)
+    sweep: Study | None = None
 
 
 def load_task_studies(task: str, directory: str | Path) -> TaskStudies:
     """``task``'s experiments under ``directory`` (laid out as :mod:`lrlab.study.plan` says)."""
     directory = Path(directory)
     return TaskStudies(task, _load(directory), _load(directory / "schedulefree"),
-                       tuple(_load(directory / f"batch-{size}") for size in BATCH_SIZES))
+                       tuple(_load(directory / f"batch-{size}") for size in BATCH_SIZES), _load(directory / SWEEP_DIR))
 
 
 def _load(directory: Path) -> Study | None:
@@ -162,14 +165,31 @@ def _study_claims(task: str, study: Study | None) -> list[Cell]:
     return [found.get(r) or _missing(r, task, absent) for r in rows]
 
 
-def _grid(study: Study | None, name: str) -> tuple[float, list[tuple[float, np.ndarray, int]]] | None:
-    """A tuned schedule's pick and grid: ``(peak LR, [(lr, final losses of the seeds that finished, diverged)])``."""
+GridPoint = tuple[float, np.ndarray, int]  # (LR, final losses of the seeds that finished, how many diverged)
+
+
+def _grid(study: Study | None, name: str) -> tuple[float, list[GridPoint]] | None:
+    """A tuned schedule's pick and grid, by LR: ``(peak LR, [(lr, finished seeds' final losses, diverged)])``."""
     tuned = (study.tuned or {}).get(name) if study is not None else None
     if not tuned:
         return None
     points = [(float(p["lr"]), np.array([v for v in p["val_loss"] if v is not None], dtype=float), int(p["diverged"]))
               for p in tuned["points"]]
     return float(tuned["peak_lr"]), sorted(points, key=lambda p: p[0])
+
+
+def constant_sweep(studies: TaskStudies) -> tuple[float, list[GridPoint], int] | None:
+    """The constant schedule's tuning grid carried up by the LR sweep, by LR: ``(tuned LR, points, how many of
+    them the sweep added)``; None where the constant schedule was not tuned."""
+    grid = _grid(studies.schedules, "constant")
+    if grid is None:
+        return None
+    pick, points = grid
+    sweep = studies.sweep
+    added = [] if sweep is None else [
+        (float(sweep.peak_lr_of(s.name) or math.nan), final_loss(s), len(s.diverged))
+        for s in sweep.schedules.values()]
+    return pick, sorted([*points, *added], key=lambda p: p[0]), len(added)
 
 
 def _side(lr: float, losses: np.ndarray, diverged: int) -> ScheduleRuns:
@@ -186,40 +206,43 @@ def _side(lr: float, losses: np.ndarray, diverged: int) -> ScheduleRuns:
                                                   [run(math.nan, "diverged")] * diverged))
 
 
-def _lr_sweep(task: str, study: Study | None) -> list[Cell]:
-    """Claims 6a and 6b, from the constant schedule's tuning grid (its held-out seeds)."""
-    grid = _grid(study, "constant")
-    if grid is None:
+def _lr_sweep(task: str, studies: TaskStudies) -> list[Cell]:
+    """Claims 6a and 6b, from the constant schedule's tuning grid and the LR sweep above it (held-out seeds)."""
+    swept = constant_sweep(studies)
+    if swept is None:
         why = "No LR grid: the constant schedule was not tuned on this task in this budget."
         return [_missing("6a", task, why), _missing("6b", task, why)]
-    pick, points = grid
+    pick, points, added = swept
     best = next(p for p in points if p[0] == pick)
-    top, bottom = points[-1], points[0]
+    top = points[-1]
     metric = "final val loss"
     diverging = [p for p in points if p[2] > 0]
+    what = "Grid and sweep" if added else "Grid"
     lrs = ", ".join(f"{p[0]:.3g}" for p in points)
     if diverging:
         onset = diverging[0]
         seeds = len(onset[1]) + onset[2]
         cell_a = Cell("6a", task, SUPPORTED, "runs diverged at the lowest diverging LR", onset[2] / seeds, "> 0",
                       n=f"{onset[2]}/{seeds}", observed=(
-                          f"Grid {lrs} (tuned LR {pick:.3g}): {onset[2]}/{seeds} runs at LR {onset[0]:.3g} "
+                          f"{what} {lrs} (tuned LR {pick:.3g}): {onset[2]}/{seeds} runs at LR {onset[0]:.3g} "
                           f"({onset[0] / pick:.3g}× the tuned LR) diverged; "
-                          f"{sum(p[2] for p in diverging)} diverged over the grid's {len(diverging)} highest LRs."))
+                          f"{sum(p[2] for p in diverging)} diverged over the {len(diverging)} LRs where any did."))
     elif top[0] == pick:
-        cell_a = _missing("6a", task, f"Grid {lrs}: the tuned LR is the grid's highest; nothing above it was run.")
+        cell_a = _missing("6a", task, f"{what} {lrs}: the tuned LR is the highest; nothing above it was run.")
     else:
         judged = versus(6, ROWS["6a"], _side(*best), _side(*top), metric, final_loss, True, ALPHA)
         cell_a = Cell("6a", task, NOT_OBSERVED, metric, observed=(
-            f"Grid {lrs} (tuned LR {pick:.3g}): no run diverged, up to {top[0]:.3g} ({top[0] / pick:.3g}× the "
+            f"{what} {lrs} (tuned LR {pick:.3g}): no run diverged, up to {top[0]:.3g} ({top[0] / pick:.3g}× the "
             f"tuned LR). Against the highest LR: {judged.observed}"))
-    if bottom[0] == pick:
-        cell_b = _missing("6b", task, f"Grid {lrs}: the tuned LR is the grid's lowest; nothing below it was run.")
+    below = [p for p in points if p[0] < pick]
+    if not below:
+        cell_b = _missing("6b", task, f"{what} {lrs}: the tuned LR is the lowest; nothing below it was run.")
     else:
-        judged = versus(6, ROWS["6b"], _side(*best), _side(*bottom), metric, final_loss, True, ALPHA)
+        low = min(below, key=lambda p: abs(math.log(p[0] / (pick / 10))))
+        judged = versus(6, ROWS["6b"], _side(*best), _side(*low), metric, final_loss, True, ALPHA)
         cell_b = _from_claim("6b", task, judged)
-        cell_b = Cell(**{**cell_b.__dict__, "observed": f"Tuned LR {pick:.3g} against the grid's lowest, "
-                                                        f"{bottom[0]:.3g} ({pick / bottom[0]:.3g}× lower): "
+        cell_b = Cell(**{**cell_b.__dict__, "observed": f"Tuned LR {pick:.3g} against {low[0]:.3g} "
+                                                        f"({pick / low[0]:.3g}× lower; {what.lower()} {lrs}): "
                                                         f"{judged.observed}"})
     return [cell_a, cell_b]
 
@@ -314,7 +337,7 @@ def _tuned_score(study: Study, name: str) -> float:
 def task_cells(studies: TaskStudies, reference: TaskStudies | None) -> list[Cell]:
     """Every claim's cell on one task, in :data:`ROWS` order; ``reference``: the Post-LN task's studies."""
     task = studies.task
-    cells = [*_study_claims(task, studies.schedules), *_lr_sweep(task, studies.schedules),
+    cells = [*_study_claims(task, studies.schedules), *_lr_sweep(task, studies),
              _batch(task, studies), _post_ln(task, studies, reference), _schedule_free(task, studies)]
     order = list(ROWS)
     return sorted(cells, key=lambda c: order.index(c.row))
