@@ -14,6 +14,7 @@ from lrlab.cli import main
 from lrlab.report.data import RunSeries, ScheduleRuns, Study
 from lrlab.stats import compare, contrast
 from lrlab.study import (
+    NOT_MEASURED,
     NOT_OBSERVED,
     REFERENCE,
     ROWS,
@@ -21,6 +22,7 @@ from lrlab.study import (
     TaskStudies,
     budget_named,
     claim_cells,
+    render_markdown,
     sweep_part,
     task_parts,
 )
@@ -114,10 +116,10 @@ def test_the_lr_sweep_claims_and_the_post_ln_reference() -> None:
     by = {(c.row, c.task): c for c in cells}
     assert by[("6a", "mlp")].verdict == "supported" and "1/2 runs at LR 1" in by[("6a", "mlp")].observed
     assert by[("6b", "mlp")].verdict == "supported" and by[("6b", "mlp")].effect == pytest.approx(0.305 - 0.925)
-    assert by[("6a", "charlm-transformer")].verdict == NOT_OBSERVED  # not tuned: no grid
+    assert by[("6a", "charlm-transformer")].verdict == NOT_MEASURED  # not tuned: no grid
     assert by[("8", "charlm-transformer")].verdict == REFERENCE
     assert by[("8", "mlp")].verdict == "supported" and by[("8", "mlp")].effect > 0
-    assert by[("10", "mlp")].verdict == NOT_OBSERVED and "schedule-free was not run" in by[("10", "mlp")].observed
+    assert by[("10", "mlp")].verdict == NOT_MEASURED and "schedule-free was not run" in by[("10", "mlp")].observed
 
 
 def test_without_divergence_in_the_grid_too_large_is_not_observed() -> None:
@@ -136,8 +138,10 @@ def test_the_sweep_above_the_grid_shows_where_a_constant_lr_diverges() -> None:
                    "lr=0.01": _runs("lr=0.01", "constant()", [1.4, 1.4]),
                    "lr=3.16": _runs("lr=3.16", "constant()", [1.9, 2.0]),
                    "lr=10": _runs("lr=10", "constant()", [], diverged=2)})
-    cell = next(c for c in claim_cells([TaskStudies("mlp", study, sweep=sweep)]) if c.row == "6a")
+    cells = claim_cells([TaskStudies("mlp", study, sweep=sweep)])
+    cell = next(c for c in cells if c.row == "6a")
     assert cell.verdict == "supported" and cell.n == "2/2" and cell.effect == 1.0
+    assert f"| 6a | {ROWS['6a']} | **supported** +1 |" in render_markdown(cells).splitlines()
     assert cell.observed.startswith("Grid and sweep 0.01, 0.0316, 0.1, 1, 3.16, 10 (tuned LR 0.1): 2/2 runs at LR 10")
     slow = next(c for c in claim_cells([TaskStudies("mlp", study, sweep=sweep)]) if c.row == "6b")
     assert slow.verdict == "supported" and slow.effect == pytest.approx(0.305 - 1.4)
@@ -165,8 +169,11 @@ def test_a_tiny_budget_runs_end_to_end_and_fills_every_cell(tmp_path: Path, monk
         rows = list(csv.DictReader(f))
     assert [(r["row"], r["task"]) for r in rows] == [(row, "digits-mlp") for row in ROWS]
     verdicts = {r["row"]: r["verdict"] for r in rows}
-    assert verdicts["4"] == verdicts["8"] == NOT_OBSERVED  # no StepLR; no Post-LN Transformer in this run
-    assert verdicts["7"] != NOT_OBSERVED and verdicts["10"] != NOT_OBSERVED
+    assert verdicts["4"] == verdicts["8"] == NOT_MEASURED  # no StepLR; no Post-LN Transformer in this run
+    assert verdicts["7"] not in (NOT_OBSERVED, NOT_MEASURED) and verdicts["10"] not in (NOT_OBSERVED, NOT_MEASURED)
+    table = (out / "claims.md").read_text(encoding="utf-8").splitlines()
+    assert table[0] == "| # | claim | digits-mlp |" and len(table) == 2 + len(ROWS)
+    assert table[2 + list(ROWS).index("4")] == f"| 4 | {ROWS['4']} | not measured |"
     page = (out / "claims.html").read_text(encoding="utf-8")
     assert all(claim in page for claim in ROWS.values()) and "data:image/png;base64," in page
     capsys.readouterr()

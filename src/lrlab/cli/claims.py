@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """Train what ``--budget`` asks on each task (resuming what ``--out`` holds), write each task's report, then
-    print and write the claim × task table (``claims.csv``, ``claims.html``)."""
+    print and write the claim × task table (``claims.csv``, ``claims.html``, ``claims.md``) and the LR sweep's
+    figure (``claims_lr_sweep.png``)."""
     from lrlab.report import make_report
     from lrlab.study import (
         SWEEP_FIGURE,
@@ -32,6 +33,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
         verdict_table,
         write_csv,
         write_html,
+        write_markdown,
     )
     from lrlab.tasks import load_task
 
@@ -73,8 +75,9 @@ def cmd_claims(args: argparse.Namespace) -> int:
     console.print(verdict_table(cells))
     csv_path = write_csv(cells, out / "claims.csv")
     html_path = write_html(cells, out / "claims.html", title, lead, figure)
+    markdown_path = write_markdown(cells, out / "claims.md")
     drawn = f", LR sweep figure: {figure}" if figure is not None else ""
-    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}{drawn}; each task's report: "
+    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}, {markdown_path}{drawn}; each task's report: "
                   f"{out}/<task>/report.html", soft_wrap=True)
     return 0
 

@@ -7,11 +7,21 @@
 
 from lrlab.study.figures import SWEEP_FIGURE, plot_lr_sweeps
 from lrlab.study.plan import BUDGETS, SCHEDULES, Budget, Part, TaskPlan, budget_named, sweep_part, task_parts
-from lrlab.study.table import verdict_table, write_csv, write_html
-from lrlab.study.verdicts import NOT_OBSERVED, REFERENCE, ROWS, Cell, TaskStudies, claim_cells, load_task_studies
+from lrlab.study.table import render_markdown, verdict_table, write_csv, write_html, write_markdown
+from lrlab.study.verdicts import (
+    NOT_MEASURED,
+    NOT_OBSERVED,
+    REFERENCE,
+    ROWS,
+    Cell,
+    TaskStudies,
+    claim_cells,
+    load_task_studies,
+)
 
 __all__ = [
     "BUDGETS",
+    "NOT_MEASURED",
     "NOT_OBSERVED",
     "REFERENCE",
     "ROWS",
@@ -26,9 +36,11 @@ __all__ = [
     "claim_cells",
     "load_task_studies",
     "plot_lr_sweeps",
+    "render_markdown",
     "sweep_part",
     "task_parts",
     "verdict_table",
     "write_csv",
     "write_html",
+    "write_markdown",
 ]

@@ -1,5 +1,6 @@
 """The verdict table's files and its terminal form: ``claims.csv`` (one row per claim × task), ``claims.html``
-(claims down, tasks across, then every cell's observations) and a rich table."""
+(claims down, tasks across, then every cell's observations), ``claims.md`` (the table for a README or docs
+page) and a rich table."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ from typing import TYPE_CHECKING
 
 from lrlab.report.claims import CONTRADICTED, SUPPORTED, TIE
 from lrlab.report.files import replacing
-from lrlab.study.verdicts import NOT_OBSERVED, REFERENCE, ROWS, Cell
+from lrlab.study.verdicts import NOT_MEASURED, NOT_OBSERVED, REFERENCE, ROWS, Cell
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-CSV_NAME, HTML_NAME = "claims.csv", "claims.html"
+CSV_NAME, HTML_NAME, MARKDOWN_NAME = "claims.csv", "claims.html", "claims.md"
 CSV_COLUMNS = ("row", "claim", "task", "verdict", "metric", "effect", "direction", "ci_low", "ci_high", "p_value",
                "cohens_d", "n", "observed")
 _CLASS = {SUPPORTED: "supported", CONTRADICTED: "contradicted", TIE: "tie", NOT_OBSERVED: "unobserved",
-          REFERENCE: "unobserved"}
+          NOT_MEASURED: "unobserved", REFERENCE: "unobserved"}
 _STYLE = {SUPPORTED: "green", CONTRADICTED: "red", TIE: "yellow"}
 
 
@@ -100,6 +101,29 @@ def write_html(cells: Sequence[Cell], path: str | Path, title: str, lead: Sequen
     """``claims.html``: :func:`render_html`, written atomically."""
     with replacing(path) as tmp:
         tmp.write_text(render_html(cells, title, lead, figure), encoding="utf-8")
+    return Path(path)
+
+
+def render_markdown(cells: Sequence[Cell]) -> str:
+    """The claim × task table in Markdown: per cell the verdict (bold when supported or contradicted) and the
+    effect [95% CI], p."""
+    tasks = _tasks(cells)
+    by = {(c.row, c.task): c for c in cells}
+
+    def text(c: Cell) -> str:
+        verdict = f"**{c.verdict}**" if c.verdict in (SUPPORTED, CONTRADICTED) else c.verdict
+        return f"{verdict} {effect_text(c)}".strip().replace("|", "\\|")
+
+    lines = ["| # | claim | " + " | ".join(tasks) + " |", "|---|---|" + "---|" * len(tasks)]
+    lines += [f"| {row} | {claim} | " + " | ".join(text(by[(row, t)]) for t in tasks) + " |"
+              for row, claim in ROWS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(cells: Sequence[Cell], path: str | Path) -> Path:
+    """``claims.md``: :func:`render_markdown`, written atomically."""
+    with replacing(path) as tmp:
+        tmp.write_text(render_markdown(cells), encoding="utf-8")
     return Path(path)
 
 

@@ -17,9 +17,10 @@ the task's schedules; the others are this module's:
 10. The best schedule beats schedule-free: the schedule with the best tuning score (on the held-out tuning
     seeds, so the pick is not judged on the seeds it was chosen on) against the schedule-free optimizer.
 
-Verdicts: ``supported``, ``contradicted``, ``tie (within seed noise)``, ``not observed`` (what the claim needs
-is missing from this run — a schedule, an experiment, a metric, a second seed — or the effect it predicts did
-not happen: no run diverged), and ``reference`` (the Post-LN task's own cell of claim 8). Runs that diverged
+Verdicts: ``supported``, ``contradicted``, ``tie (within seed noise)``, ``not observed`` (the runs were made and
+the effect the claim predicts did not happen: no run diverged, or a side has too few finished runs to test),
+``not measured`` (what the claim needs is missing from this run: a schedule, an experiment, a metric, a second
+seed; the budget decides which) and ``reference`` (the Post-LN task's own cell of claim 8). Runs that diverged
 are left out of means; a side whose every run diverged ends worse.
 """
 
@@ -49,6 +50,7 @@ from lrlab.stats import Contrast, contrast
 from lrlab.study.plan import BATCH_SIZES, POST_LN_TASK, SWEEP_DIR, WARMUP_PAIR
 
 NOT_OBSERVED = "not observed"
+NOT_MEASURED = "not measured"
 REFERENCE = "reference"
 
 #: row id -> the claim as the table states it
@@ -125,7 +127,7 @@ def _load(directory: Path) -> Study | None:
 
 def _from_claim(row: str, task: str, claim: Claim, direction: str = "< 0") -> Cell:
     c = claim.comparison
-    verdict = NOT_OBSERVED if claim.verdict == NOT_TESTABLE else claim.verdict
+    verdict = NOT_MEASURED if claim.verdict == NOT_TESTABLE else claim.verdict
     if c is None:
         return Cell(row, task, verdict, claim.metric, direction=direction, observed=claim.observed)
     return Cell(row, task, verdict, claim.metric, c.diff, direction, c.ci_low, c.ci_high, c.p_value, c.cohens_d,
@@ -144,7 +146,7 @@ def _from_contrast(row: str, task: str, metric: str, result: Contrast, counts: s
 
 
 def _missing(row: str, task: str, why: str) -> Cell:
-    return Cell(row, task, NOT_OBSERVED, observed=why)
+    return Cell(row, task, NOT_MEASURED, observed=why)
 
 
 def _study_claims(task: str, study: Study | None) -> list[Cell]:
