@@ -148,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "claims", help="run the study's claims on the built-in tasks: a claim × task verdict table",
         formatter_class=raw,
-        description="Run the study's experiments on each task (schedules at tuned peak LRs, schedule-free, batch\n"
-                    "16 vs 512), as lrlab compare stores them (one results directory per task under --out, resumed),\n"
-                    "then print and write the claim x task verdict table: claims.csv, claims.html (docs/claims.md).",
+        description="Run the study's experiments on each task (schedules at tuned peak LRs, a constant-LR sweep\n"
+                    "from 1/100x to 1000x the tuned LR, schedule-free, batch 16 vs 512), as lrlab compare stores them\n"
+                    "(one results directory per task under --out, resumed), then print and write the claim x task\n"
+                    "verdict table: claims.csv, claims.html, claims.md, and claims_lr_sweep.png (docs/claims.md).",
         epilog="examples:\n  lrlab claims --budget small\n  lrlab claims --budget full --out results/claims-full")
     p.add_argument("--budget", choices=["tiny", "small", "full"], default="small",
                    help="tiny: seconds, a smoke test (its verdicts mean little); small (default): minutes on a "
