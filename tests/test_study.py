@@ -163,7 +163,7 @@ def test_a_tiny_budget_runs_end_to_end_and_fills_every_cell(tmp_path: Path, monk
     for part in ("digits-mlp", "digits-mlp/lr-sweep", "digits-mlp/schedulefree", "digits-mlp/batch-16",
                  "digits-mlp/batch-512"):
         assert (out / part / "lrlab.sqlite").is_file()
-    assert (out / "claims_lr_sweep.png").stat().st_size > 10_000
+    assert (out / "claims_lr_sweep.png").stat().st_size > 10_000 and (out / "claims_schedules.png").stat().st_size > 10_000
     assert (out / "digits-mlp" / "report.html").is_file()
     with open(out / "claims.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -175,7 +175,7 @@ def test_a_tiny_budget_runs_end_to_end_and_fills_every_cell(tmp_path: Path, monk
     assert table[0] == "| # | claim | digits-mlp |" and len(table) == 2 + len(ROWS)
     assert table[2 + list(ROWS).index("4")] == f"| 4 | {ROWS['4']} | not measured |"
     page = (out / "claims.html").read_text(encoding="utf-8")
-    assert all(claim in page for claim in ROWS.values()) and "data:image/png;base64," in page
+    assert all(claim in page for claim in ROWS.values()) and page.count("data:image/png;base64,") == 2
     capsys.readouterr()
     assert main(["claims", "--budget", "tiny", "--out", str(out)]) == 0  # resumed: nothing trains again
     assert re.findall(r"(\d+) to train|(nothing) to train", capsys.readouterr().out) == [("", "nothing")] * 5

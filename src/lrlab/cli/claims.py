@@ -24,11 +24,13 @@ def cmd_claims(args: argparse.Namespace) -> int:
     figure (``claims_lr_sweep.png``)."""
     from lrlab.report import make_report
     from lrlab.study import (
+        SCHEDULES_FIGURE,
         SWEEP_FIGURE,
         budget_named,
         claim_cells,
         load_task_studies,
         plot_lr_sweeps,
+        plot_schedules,
         task_parts,
         verdict_table,
         write_csv,
@@ -66,7 +68,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     studies = [load_task_studies(t, out / dir_name(t)) for t in tasks]
     cells = claim_cells(studies)
-    figure = plot_lr_sweeps(studies, out / SWEEP_FIGURE)
+    drawn = {"Each schedule at its tuned peak LR, and schedule-free": plot_schedules(studies, out / SCHEDULES_FIGURE),
+             "The constant LR from 1/100× to 1000× the tuned one (claims 6a, 6b)":
+                 plot_lr_sweeps(studies, out / SWEEP_FIGURE)}
+    figures = {heading: path for heading, path in drawn.items() if path is not None}
     elapsed = time.perf_counter() - start
     title = f"The study's claims on {len(tasks)} tasks ({budget.name} budget)"
     lead = [budget.describe(tasks), "Each cell: the verdict, then the effect (candidate − reference, in the row's "
@@ -74,11 +79,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
             "How to read it: docs/claims.md.", f"This run: {elapsed:.0f} s (runs already stored are not retrained)."]
     console.print(verdict_table(cells))
     csv_path = write_csv(cells, out / "claims.csv")
-    html_path = write_html(cells, out / "claims.html", title, lead, figure)
+    html_path = write_html(cells, out / "claims.html", title, lead, figures)
     markdown_path = write_markdown(cells, out / "claims.md")
-    drawn = f", LR sweep figure: {figure}" if figure is not None else ""
-    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}, {markdown_path}{drawn}; each task's report: "
-                  f"{out}/<task>/report.html", soft_wrap=True)
+    pictures = "".join(f", {path}" for path in figures.values())
+    console.print(f"{elapsed:.0f} s; table: {csv_path}, {html_path}, {markdown_path}; figures{pictures}; each "
+                  f"task's report: {out}/<task>/report.html", soft_wrap=True)
     return 0
 
 

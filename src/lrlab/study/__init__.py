@@ -5,7 +5,7 @@
 ``claims.csv`` and ``claims.html``; :mod:`~lrlab.study.figures` draws the LR sweep.
 """
 
-from lrlab.study.figures import SWEEP_FIGURE, plot_lr_sweeps
+from lrlab.study.figures import SCHEDULES_FIGURE, SWEEP_FIGURE, plot_lr_sweeps, plot_schedules
 from lrlab.study.plan import BUDGETS, SCHEDULES, Budget, Part, TaskPlan, budget_named, sweep_part, task_parts
 from lrlab.study.table import render_markdown, verdict_table, write_csv, write_html, write_markdown
 from lrlab.study.verdicts import (
@@ -26,6 +26,7 @@ __all__ = [
     "REFERENCE",
     "ROWS",
     "SCHEDULES",
+    "SCHEDULES_FIGURE",
     "SWEEP_FIGURE",
     "Budget",
     "Cell",
@@ -36,6 +37,7 @@ __all__ = [
     "claim_cells",
     "load_task_studies",
     "plot_lr_sweeps",
+    "plot_schedules",
     "render_markdown",
     "sweep_part",
     "task_parts",

@@ -9,7 +9,7 @@ import csv
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,9 +61,10 @@ def _tasks(cells: Sequence[Cell]) -> list[str]:
     return list(dict.fromkeys(c.task for c in cells))
 
 
-def render_html(cells: Sequence[Cell], title: str, lead: Sequence[str], figure: Path | None = None) -> str:
-    """The page: ``lead`` paragraphs, the claim × task table (verdict, effect [95% CI], p), the PNG ``figure``
-    embedded (the LR sweep), the observations."""
+def render_html(cells: Sequence[Cell], title: str, lead: Sequence[str], figures: Mapping[str, Path] | None = None
+                ) -> str:
+    """The page: ``lead`` paragraphs, the claim × task table (verdict, effect [95% CI], p), the PNG ``figures``
+    embedded under their headings, the observations."""
     e = html.escape
     tasks = _tasks(cells)
     by = {(c.row, c.task): c for c in cells}
@@ -87,20 +88,20 @@ def render_html(cells: Sequence[Cell], title: str, lead: Sequence[str], figure: 
            ".contradicted{background:#fbe9e8;color:#a1120e}.tie{background:#fff6d6;color:#6b5200}"
            ".unobserved{background:#f0f0f0;color:#555}li{margin-bottom:.3rem;font-size:.88rem}")
     paragraphs = "".join(f"<p>{e(p)}</p>" for p in lead)
-    image = "" if figure is None else (
-        f'<h2>The LR sweep (claims 6a, 6b)</h2>\n<img style="max-width:100%" alt="the constant LR sweep" '
-        f'src="data:image/png;base64,{base64.b64encode(Path(figure).read_bytes()).decode("ascii")}">\n')
+    images = "".join(f'<h2>{e(heading)}</h2>\n<img style="max-width:100%" alt="{e(heading)}" src="data:image/png;'
+                     f'base64,{base64.b64encode(Path(path).read_bytes()).decode("ascii")}">\n'
+                     for heading, path in (figures or {}).items())
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
             f"<style>{css}</style>\n</head>\n<body>\n<h1>{e(title)}</h1>\n{paragraphs}\n"
             f"<table><thead><tr><th>#</th><th>claim</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>\n"
-            f"{image}<h2>What each cell observed</h2>\n<ul>{''.join(notes)}</ul>\n</body>\n</html>\n")
+            f"{images}<h2>What each cell observed</h2>\n<ul>{''.join(notes)}</ul>\n</body>\n</html>\n")
 
 
 def write_html(cells: Sequence[Cell], path: str | Path, title: str, lead: Sequence[str],
-               figure: Path | None = None) -> Path:
+               figures: Mapping[str, Path] | None = None) -> Path:
     """``claims.html``: :func:`render_html`, written atomically."""
     with replacing(path) as tmp:
-        tmp.write_text(render_html(cells, title, lead, figure), encoding="utf-8")
+        tmp.write_text(render_html(cells, title, lead, figures), encoding="utf-8")
     return Path(path)
 
 
