@@ -148,6 +148,19 @@ def test_the_sweep_above_the_grid_shows_where_a_constant_lr_diverges() -> None:
     assert slow.observed.startswith("Tuned LR 0.1 against 0.01 (10× lower;")
 
 
+def test_schedule_free_at_a_far_higher_lr_gets_a_weight_decay_caveat() -> None:
+    def study(name: str, lr: float, losses: list[float], decay: float) -> Study:
+        return Study(Path("."), {"peak_lrs": {name: lr}}, {"name": "mlp"}, {}, None,
+                     {name: _runs(name, "constant()", losses)}, optimizer={"weight_decay": decay})
+
+    for decay, caveat in ((2e-3, True), (0.0, False)):
+        tasks = TaskStudies("mlp", study("cosine", 0.4, [0.7, 0.72], decay),
+                            schedulefree=study("sgd-schedulefree", 13.2, [0.6, 0.61], decay))
+        cell = next(c for c in claim_cells([tasks]) if c.row == "10")
+        assert cell.verdict == "contradicted"
+        assert ("33× stronger on the schedule-free side" in cell.observed) is caveat, cell.observed
+
+
 # ------------------------------------------------------------------------------------------------ end to end
 
 

@@ -138,6 +138,7 @@ class Study:
     target_acc: float | None = None
     notes: tuple[str, ...] = field(default=())
     tuned: dict[str, Any] | None = None  # compare --peak-lr tune: schedule name -> its grid (TuneResult.to_dict)
+    optimizer: dict[str, Any] | None = None  # the optimizer the runs trained with (task defaults + overrides)
 
     def peak_lr_of(self, name: str) -> float | None:
         """The peak LR (the optimizer's LR) schedule ``name`` ran at: its own (``peak_lrs``, tuned or set), else
@@ -219,6 +220,7 @@ def load_study(directory: str | Path) -> Study:
         peak_lr = store.meta("peak_lr")
         tuned = store.meta("tuned")
         horizon = store.meta("horizon")
+        optimizer = (store.meta("resolved") or {}).get("optimizer")
         records = store.runs()
         finished = [r for r in records if r.status in ("done", "diverged")]
         series = [_series(store, r) for r in finished]
@@ -249,7 +251,7 @@ def load_study(directory: str | Path) -> Study:
     epochs = max(int(config.get("epochs") or 0), longest)
     target = config.get("target_acc")
     return Study(directory=directory, config=config, task=task, env=env, peak_lr=peak_lr, schedules=schedules,
-                 horizon=horizon, tuned=tuned, running=running, epochs=epochs,
+                 horizon=horizon, tuned=tuned, optimizer=optimizer, running=running, epochs=epochs,
                  target_acc=None if target is None else float(target), notes=tuple(notes))
 
 

@@ -323,8 +323,22 @@ def _schedule_free(task: str, studies: TaskStudies) -> Cell:
     judged = versus(10, ROWS["10"], study.schedules[best_name], contender, "final val loss", final_loss, True, ALPHA)
     cell = _from_claim("10", task, judged)
     lr = free.peak_lr_of(contender.name)
+    decay = _decay_note(study, best_name, free, contender.name)
     return Cell(**{**cell.__dict__, "observed": f"Best schedule: {best_name}, {how}; schedule-free: "
-                                                f"{contender.name} at LR {lr:.3g}. {judged.observed}"})
+                                                f"{contender.name} at LR {lr:.3g}. {judged.observed}{decay}"})
+
+
+def _decay_note(study: Study, name: str, free: Study, free_name: str) -> str:
+    """A caveat when weight decay, applied as LR × wd per update by torch's and schedulefree's optimizers alike,
+    is over 3× stronger on one side of claim 10 at the two tuned LRs (empty otherwise)."""
+    per_update = [(s.peak_lr_of(n) or math.nan) * float((s.optimizer or {}).get("weight_decay") or 0)
+                  for s, n in ((study, name), (free, free_name))]
+    if not all(v > 0 for v in per_update) or max(per_update) < 3 * min(per_update):
+        return ""
+    stronger = "schedule-free" if per_update[1] > per_update[0] else name
+    return (f" Caveat: weight decay per update (LR × wd) is {per_update[0]:.2g} for {name} and {per_update[1]:.2g} "
+            f"for schedule-free, {max(per_update) / min(per_update):.3g}× stronger on the {stronger} side: this "
+            f"verdict measures regularization as much as the schedule.")
 
 
 def _tuned_score(study: Study, name: str) -> float:
