@@ -337,8 +337,8 @@ def _decay_note(study: Study, name: str, free: Study, free_name: str) -> str:
         return ""
     stronger = "schedule-free" if per_update[1] > per_update[0] else name
     return (f" Caveat: weight decay per update (LR × wd) is {per_update[0]:.2g} for {name} and {per_update[1]:.2g} "
-            f"for schedule-free, {max(per_update) / min(per_update):.3g}× stronger on the {stronger} side: this "
-            f"verdict measures regularization as much as the schedule.")
+            f"for schedule-free, {max(per_update) / min(per_update):.3g}× stronger on the {stronger} side: the two "
+            f"differ in regularization as well as in schedule.")
 
 
 def _tuned_score(study: Study, name: str) -> float:
