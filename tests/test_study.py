@@ -77,6 +77,8 @@ def test_the_lr_sweep_carries_the_grid_from_100x_below_to_1000x_above_the_tuned_
     assert set(config.schedules.values()) == {"constant()"} and config.seeds == [1000, 1001, 1002]
     assert config.peak_lr is None and config.epochs is None  # the task's epochs, as the grid had
     assert sweep_part(budget, "digits-mlp", "digits", 0.1, [0.001, 0.1, 100.0], [1000]) is None
+    rounded = sweep_part(budget, "x", "x", 0.00562, [0.00178, 0.01], [1000])  # 0.00562 / √10 = 0.001777...
+    assert rounded is not None and "lr=0.00178" not in rounded.config.peak_lrs
 
 
 def test_an_unknown_budget_is_one_line() -> None:

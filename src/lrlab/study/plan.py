@@ -150,7 +150,7 @@ def sweep_part(budget: Budget, task: str, directory: str, pick: float, grid_lrs:
     """Claims 6a/6b's constant-LR sweep of ``task``: the tuned constant LR ``pick`` × each of
     :data:`SWEEP_FACTORS` that lies outside its tuning grid's LRs (``grid_lrs``), on the grid's ``seeds``, so
     that it extends the grid; None when the grid already spans them all."""
-    low, high = min(grid_lrs) * (1 - 1e-9), max(grid_lrs) * (1 + 1e-9)
+    low, high = min(grid_lrs) * 0.99, max(grid_lrs) * 1.01  # the grid's LRs are rounded to 3 digits
     lrs = {f"lr={pick * f:.3g}": pick * f for f in SWEEP_FACTORS if not low <= pick * f <= high}
     if not lrs:
         return None
