@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """Train what ``--budget`` asks on each task (resuming what ``--out`` holds), write each task's report, then
-    print and write the claim × task table (``claims.csv``, ``claims.html``, ``claims.md``) and the LR sweep's
-    figure (``claims_lr_sweep.png``)."""
+    print and write the claim × task table (``claims.csv``, ``claims.html``, ``claims.md``) and its figures
+    (``claims_schedules.png``, ``claims_lr_sweep.png``)."""
     from lrlab.report import make_report
     from lrlab.study import (
         SCHEDULES_FIGURE,
@@ -94,13 +94,14 @@ def _train(part: Part, out: Path, console: Console, confirmed: bool) -> int:
 
 
 def _sweep_after(budget: Budget, schedules: Part, out: Path) -> Part | None:
-    """Claim 6a's LR sweep above the constant schedule's tuning grid, once ``schedules`` (the task's tuned
-    schedules) is trained; None where the constant schedule was not tuned or its grid reaches high enough."""
-    from lrlab.report.data import load_study
+    """Claims 6a/6b's LR sweep around the constant schedule's tuning grid, once ``schedules`` (the task's tuned
+    schedules) is trained; None where the constant schedule was not tuned or its grid spans the sweep."""
+    from lrlab.store import Store
     from lrlab.study import sweep_part
     from lrlab.tuner import TUNE_SEED_BASE
 
-    tuned = (load_study(out / schedules.directory).tuned or {}).get("constant")
+    with Store(out / schedules.directory, readonly=True) as store:  # the grids' metadata, not the runs' curves
+        tuned = (store.meta("tuned") or {}).get("constant")
     if not tuned:
         return None
     seeds = range(TUNE_SEED_BASE, TUNE_SEED_BASE + budget.tune["seeds"])

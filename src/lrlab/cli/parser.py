@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the study's experiments on each task (schedules at tuned peak LRs, a constant-LR sweep\n"
                     "from 1/100x to 1000x the tuned LR, schedule-free, batch 16 vs 512), as lrlab compare stores them\n"
                     "(one results directory per task under --out, resumed), then print and write the claim x task\n"
-                    "verdict table: claims.csv, claims.html, claims.md, and claims_lr_sweep.png (docs/claims.md).",
+                    "verdict table: claims.csv, claims.html, claims.md, and its figures claims_schedules.png and\n"
+                    "claims_lr_sweep.png (docs/claims.md).",
         epilog="examples:\n  lrlab claims --budget small\n  lrlab claims --budget full --out results/claims-full")
     p.add_argument("--budget", choices=["tiny", "small", "full"], default="small",
                    help="tiny: seconds, a smoke test (its verdicts mean little); small (default): minutes on a "

@@ -64,7 +64,7 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     with replacing(path) as tmp:  # a failed write (a full disk) leaves the earlier figure as it was
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata=_PNG_METADATA)
     return path
@@ -95,7 +95,7 @@ def plot_lr(study: Study, path: Path) -> Path:
     axes[-1].set_xlabel("step (optimizer updates)")
     for ax in axes:
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _band(ax: Axes, x: np.ndarray, matrix: np.ndarray, color: Any, name: str) -> None:
@@ -171,7 +171,7 @@ def plot_train_loss(study: Study, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_val_metric(study: Study, metric: str, path: Path) -> Path:
@@ -192,7 +192,7 @@ def plot_val_metric(study: Study, metric: str, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:  # nothing to name when no run has a finite value (NaN in the data)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -224,7 +224,7 @@ def plot_final(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
         ax.set_title(f"{what.capitalize()} per seed; black: mean with 95% CI (best first)")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lr_finder(study: Study, path: Path) -> Path:

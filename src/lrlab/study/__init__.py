@@ -2,7 +2,7 @@
 
 :mod:`~lrlab.study.plan` says what runs (budgets, experiments per task); ``lrlab compare``'s path runs them;
 :mod:`~lrlab.study.verdicts` judges each claim on each task from the stores; :mod:`~lrlab.study.table` writes
-``claims.csv`` and ``claims.html``; :mod:`~lrlab.study.figures` draws the LR sweep.
+``claims.csv``, ``claims.html`` and ``claims.md``; :mod:`~lrlab.study.figures` draws its figures.
 """
 
 from lrlab.study.figures import SCHEDULES_FIGURE, SWEEP_FIGURE, plot_lr_sweeps, plot_schedules

@@ -18,14 +18,14 @@ from matplotlib.figure import Figure
 
 from lrlab.report.claims import final_loss
 from lrlab.report.data import Study
-from lrlab.report.files import replacing
+from lrlab.report.figures import save_figure
 from lrlab.stats import describe
 from lrlab.study.verdicts import TaskStudies, constant_sweep
 
 SWEEP_FIGURE, SCHEDULES_FIGURE = "claims_lr_sweep.png", "claims_schedules.png"
 
 
-def plot_lr_sweeps(tasks: Sequence[TaskStudies], path: str | Path, dpi: int = 110) -> Path | None:
+def plot_lr_sweeps(tasks: Sequence[TaskStudies], path: str | Path) -> Path | None:
     """Draw the constant-LR sweep of each of ``tasks`` into the PNG ``path``; None (nothing written) when no
     task's constant schedule was tuned."""
     swept = [(t.task, s) for t in tasks if (s := constant_sweep(t)) is not None]
@@ -55,10 +55,10 @@ def plot_lr_sweeps(tasks: Sequence[TaskStudies], path: str | Path, dpi: int = 11
     axes[0].set_ylabel("final validation loss (mean, seed range)")
     fig.suptitle("Claims 6a/6b: the constant LR's tuning grid and the sweep around it; "
                  "o = tuned LR, x = seeds diverged", fontsize=9)
-    return _save(fig, Path(path), dpi)
+    return save_figure(fig, Path(path))
 
 
-def plot_schedules(tasks: Sequence[TaskStudies], path: str | Path, dpi: int = 110) -> Path | None:
+def plot_schedules(tasks: Sequence[TaskStudies], path: str | Path) -> Path | None:
     """Draw each task's schedules (and its schedule-free contender) into the PNG ``path``: final validation loss
     per seed and the mean's 95% CI, best first, labelled with the peak LR; None when no task has schedules."""
     drawn = [t for t in tasks if t.schedules is not None]
@@ -89,15 +89,9 @@ def plot_schedules(tasks: Sequence[TaskStudies], path: str | Path, dpi: int = 11
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle("Each schedule at its peak LR (@): seeds, and black the mean with its 95% CI, best on top; "
                  "purple = schedule-free", fontsize=9)
-    return _save(fig, Path(path), dpi)
+    return save_figure(fig, Path(path))
 
 
 def _label(study: Study, name: str) -> str:
     lr = study.peak_lr_of(name)
     return name if lr is None else f"{name} @ {lr:.3g}"
-
-
-def _save(fig: Figure, path: Path, dpi: int) -> Path:
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return path

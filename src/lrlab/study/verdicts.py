@@ -181,8 +181,8 @@ def _grid(study: Study | None, name: str) -> tuple[float, list[GridPoint]] | Non
 
 
 def constant_sweep(studies: TaskStudies) -> tuple[float, list[GridPoint], int] | None:
-    """The constant schedule's tuning grid carried up by the LR sweep, by LR: ``(tuned LR, points, how many of
-    them the sweep added)``; None where the constant schedule was not tuned."""
+    """The constant schedule's tuning grid extended by the LR sweep, by LR: ``(tuned LR, points, how many of them
+    the sweep added)``; None where the constant schedule was not tuned."""
     grid = _grid(studies.schedules, "constant")
     if grid is None:
         return None
@@ -209,7 +209,7 @@ def _side(lr: float, losses: np.ndarray, diverged: int) -> ScheduleRuns:
 
 
 def _lr_sweep(task: str, studies: TaskStudies) -> list[Cell]:
-    """Claims 6a and 6b, from the constant schedule's tuning grid and the LR sweep above it (held-out seeds)."""
+    """Claims 6a and 6b, from the constant schedule's tuning grid and the LR sweep around it (held-out seeds)."""
     swept = constant_sweep(studies)
     if swept is None:
         why = "No LR grid: the constant schedule was not tuned on this task in this budget."
